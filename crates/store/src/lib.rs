@@ -1,1 +1,180 @@
-//! ironrack-store
+//! Persistence of ironrack: one `Store` over SQLite (the default) or
+//! PostgreSQL, chosen by the URL at start.
+//!
+//! Invariants:
+//! - One SQL text per query for both databases (`$N` placeholders, which
+//!   SQLite accepts too); concrete pools, no `Any` driver. The `on_pool!`
+//!   macro instantiates each query once per backend.
+//! - Times are Unix milliseconds; ids are 64-bit integers.
+//! - BMC passwords enter and leave only through `SecretBox`: the database
+//!   never holds them in clear, and no listing returns them.
+//! - Writes that belong together (a task and its audit entry, a server and
+//!   its sealed password) happen in one transaction.
+
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+mod audit;
+mod secret;
+mod servers;
+mod sites;
+mod tasks;
+mod tenants;
+mod tokens;
+mod users;
+
+#[cfg(feature = "test-support")]
+pub mod testing;
+
+pub use audit::{AuditEntry, NewAudit};
+pub use secret::{SecretBox, SecretError};
+pub use servers::{BmcRecord, NewServer, Server, ServerFilter, ServerUpdate};
+pub use sites::Site;
+pub use tasks::{NewTask, Task, TaskEvent, TaskEventKind, TaskFilter, TaskMessage};
+pub use tenants::Tenant;
+pub use tokens::{NewToken, TokenKind, TokenRow};
+pub use users::{NewUser, User, UserUpdate};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} already exists")]
+    Duplicate(&'static str),
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    #[error("{0} is still in use")]
+    InUse(&'static str),
+    #[error("invalid task transition: {0}")]
+    Transition(#[from] ironrack_core::TransitionError),
+    #[error(transparent)]
+    Secret(#[from] SecretError),
+    #[error("unsupported database URL `{0}`: use sqlite://PATH or postgres://...")]
+    BadUrl(String),
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migrating the database: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl StoreError {
+    /// Maps constraint violations to what they mean for the caller.
+    fn from_write(e: sqlx::Error, what: &'static str) -> StoreError {
+        match &e {
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate(what),
+            sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::InUse(what),
+            _ => StoreError::Db(e),
+        }
+    }
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Clone, Debug)]
+enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs `$body` with `$p` bound to the concrete pool. The body is expanded
+/// once per backend, so each instance is type-checked against its driver.
+macro_rules! on_pool {
+    ($store:expr, $p:ident => $body:expr) => {
+        match &$store.pool {
+            $crate::Pool::Sqlite($p) => $body,
+            $crate::Pool::Postgres($p) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: Pool,
+    secrets: SecretBox,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A page of results and the cursor for the next one, if any.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<i64>,
+}
+
+impl<T> Page<T> {
+    /// `rows` were fetched with `limit + 1`: the extra row only says there is more.
+    fn from_rows(mut rows: Vec<T>, limit: i64, id: impl Fn(&T) -> i64) -> Page<T> {
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        let next_cursor = if more { rows.last().map(id) } else { None };
+        Page {
+            items: rows,
+            next_cursor,
+        }
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) and migrates the database at `url`:
+    /// `sqlite://path/to/file.db` or `postgres://user@host/db`.
+    pub async fn connect(url: &str, secrets: SecretBox) -> Result<Store> {
+        let pool = if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .connect_with(options)
+                .await?;
+            sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+            Pool::Sqlite(pool)
+        } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .connect(url)
+                .await?;
+            sqlx::migrate!("migrations/postgres").run(&pool).await?;
+            Pool::Postgres(pool)
+        } else {
+            return Err(StoreError::BadUrl(url.to_owned()));
+        };
+        Ok(Store { pool, secrets })
+    }
+
+    pub fn backend(&self) -> &'static str {
+        match self.pool {
+            Pool::Sqlite(_) => "sqlite",
+            Pool::Postgres(_) => "postgres",
+        }
+    }
+
+    /// A cheap round trip, for health checks.
+    pub async fn ping(&self) -> Result<()> {
+        on_pool!(self, p => sqlx::query("SELECT 1").execute(p).await.map(|_| ())?);
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        on_pool!(self, p => p.close().await)
+    }
+}
+
+/// SQL put together from this crate's constant fragments (column lists,
+/// joins), never from input: input always goes through `bind`.
+fn trusted(sql: String) -> sqlx::AssertSqlSafe<String> {
+    sqlx::AssertSqlSafe(sql)
+}

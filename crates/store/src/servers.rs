@@ -1,0 +1,270 @@
+use ironrack_core::PowerState;
+use zeroize::Zeroizing;
+
+use crate::{Page, Result, Store, StoreError, now_ms, on_pool, trusted};
+
+/// A server as everyone but its site agent sees it: the BMC password is
+/// absent, only whether one is set.
+#[derive(Debug, Clone)]
+pub struct Server {
+    pub id: i64,
+    pub name: String,
+    pub site_id: i64,
+    pub site_name: String,
+    pub tenant_id: Option<i64>,
+    pub tenant_name: Option<String>,
+    pub macs: Vec<String>,
+    pub bmc: BmcRecord,
+    pub power_state: PowerState,
+    pub power_observed_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct BmcRecord {
+    pub driver: String,
+    pub address: String,
+    pub port: u16,
+    pub username: String,
+    pub has_password: bool,
+    pub options: serde_json::Value,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    name: String,
+    site_id: i64,
+    site_name: String,
+    tenant_id: Option<i64>,
+    tenant_name: Option<String>,
+    macs: String,
+    bmc_driver: String,
+    bmc_address: String,
+    bmc_port: i64,
+    bmc_username: String,
+    has_password: bool,
+    bmc_options: String,
+    power_state: String,
+    power_observed_at: Option<i64>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl From<Row> for Server {
+    fn from(r: Row) -> Server {
+        Server {
+            id: r.id,
+            name: r.name,
+            site_id: r.site_id,
+            site_name: r.site_name,
+            tenant_id: r.tenant_id,
+            tenant_name: r.tenant_name,
+            macs: serde_json::from_str(&r.macs).unwrap_or_default(),
+            bmc: BmcRecord {
+                driver: r.bmc_driver,
+                address: r.bmc_address,
+                port: u16::try_from(r.bmc_port).unwrap_or(0),
+                username: r.bmc_username,
+                has_password: r.has_password,
+                options: serde_json::from_str(&r.bmc_options).unwrap_or_default(),
+            },
+            power_state: PowerState::parse(&r.power_state),
+            power_observed_at: r.power_observed_at,
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+/// Input for a new server; the caller has validated every field.
+pub struct NewServer<'a> {
+    pub name: &'a str,
+    pub site_id: i64,
+    pub tenant_id: Option<i64>,
+    pub macs: &'a [String],
+    pub bmc_driver: &'a str,
+    pub bmc_address: &'a str,
+    pub bmc_port: u16,
+    pub bmc_username: &'a str,
+    pub bmc_password: Option<&'a str>,
+    pub bmc_options: &'a serde_json::Value,
+}
+
+/// A partial change; `None` leaves a field as it is.
+#[derive(Default)]
+pub struct ServerUpdate {
+    pub name: Option<String>,
+    pub site_id: Option<i64>,
+    /// `Some(None)` takes the server away from its tenant.
+    pub tenant_id: Option<Option<i64>>,
+    pub macs: Option<Vec<String>>,
+    pub bmc_driver: Option<String>,
+    pub bmc_address: Option<String>,
+    pub bmc_port: Option<u16>,
+    pub bmc_username: Option<String>,
+    /// `Some(None)` removes the password.
+    pub bmc_password: Option<Option<String>>,
+    pub bmc_options: Option<serde_json::Value>,
+}
+
+/// Which servers a listing returns. `tenant_id` and `only_ids` are scopes set
+/// by the API from the caller's rights, not by the caller.
+#[derive(Debug, Clone, Default)]
+pub struct ServerFilter {
+    pub site_id: Option<i64>,
+    pub tenant_id: Option<i64>,
+    pub name_prefix: Option<String>,
+    pub only_ids: Option<Vec<i64>>,
+    pub after_id: Option<i64>,
+    pub limit: i64,
+}
+
+const SELECT: &str = "SELECT s.id, s.name, s.site_id, si.name AS site_name, s.tenant_id, t.name AS tenant_name, \
+     s.macs, s.bmc_driver, s.bmc_address, s.bmc_port, s.bmc_username, \
+     (s.bmc_password IS NOT NULL) AS has_password, s.bmc_options, s.power_state, s.power_observed_at, \
+     s.created_at, s.updated_at \
+     FROM servers s JOIN sites si ON si.id = s.site_id LEFT JOIN tenants t ON t.id = s.tenant_id";
+
+/// Binds the password's ciphertext to its row.
+fn password_aad(server_id: i64) -> Vec<u8> {
+    format!("ironrack.bmc_password.server:{server_id}").into_bytes()
+}
+
+impl Store {
+    pub async fn create_server(&self, s: NewServer<'_>) -> Result<Server> {
+        let now = now_ms();
+        let macs = serde_json::to_string(s.macs).unwrap_or_else(|_| "[]".into());
+        let options = s.bmc_options.to_string();
+        let secrets = &self.secrets;
+        // Insert, then seal the password with the new id as associated data,
+        // in one transaction: nothing half-written, nothing in clear.
+        let id = on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let (id,): (i64,) = sqlx::query_as(
+                "INSERT INTO servers (name, site_id, tenant_id, macs, bmc_driver, bmc_address, bmc_port, \
+                 bmc_username, bmc_options, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10) RETURNING id")
+                .bind(s.name).bind(s.site_id).bind(s.tenant_id).bind(&macs).bind(s.bmc_driver)
+                .bind(s.bmc_address).bind(i64::from(s.bmc_port)).bind(s.bmc_username).bind(&options).bind(now)
+                .fetch_one(&mut *tx).await
+                .map_err(|e| StoreError::from_write(e, "server"))?;
+            if let Some(pw) = s.bmc_password {
+                let sealed = secrets.seal(pw.as_bytes(), &password_aad(id));
+                sqlx::query("UPDATE servers SET bmc_password = $2 WHERE id = $1")
+                    .bind(id).bind(sealed).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            id
+        });
+        self.server(id).await?.ok_or(StoreError::NotFound("server"))
+    }
+
+    pub async fn server(&self, id: i64) -> Result<Option<Server>> {
+        let sql = format!("{SELECT} WHERE s.id = $1");
+        let row: Option<Row> =
+            on_pool!(self, p => sqlx::query_as(trusted(sql)).bind(id).fetch_optional(p).await?);
+        Ok(row.map(Server::from))
+    }
+
+    pub async fn list_servers(&self, f: &ServerFilter) -> Result<Page<Server>> {
+        let limit = f.limit.clamp(1, 1000);
+        let rows: Vec<Row> = on_pool!(self, p => {
+            let mut q = sqlx::QueryBuilder::new(SELECT);
+            q.push(" WHERE s.id > ").push_bind(f.after_id.unwrap_or(0));
+            if let Some(site) = f.site_id {
+                q.push(" AND s.site_id = ").push_bind(site);
+            }
+            if let Some(tenant) = f.tenant_id {
+                q.push(" AND s.tenant_id = ").push_bind(tenant);
+            }
+            if let Some(prefix) = &f.name_prefix {
+                q.push(" AND substr(s.name, 1, ").push_bind(i32::try_from(prefix.chars().count()).unwrap_or(i32::MAX))
+                    .push(") = ").push_bind(prefix.clone());
+            }
+            if let Some(ids) = &f.only_ids {
+                q.push(" AND s.id IN (");
+                let mut list = q.separated(", ");
+                list.push_bind(-1i64); // keeps `IN ()` valid when the list is empty
+                for id in ids {
+                    list.push_bind(*id);
+                }
+                q.push(")");
+            }
+            q.push(" ORDER BY s.id LIMIT ").push_bind(limit + 1);
+            q.build_query_as().fetch_all(p).await?
+        });
+        Ok(Page::from_rows(
+            rows.into_iter().map(Server::from).collect(),
+            limit,
+            |s| s.id,
+        ))
+    }
+
+    pub async fn update_server(&self, id: i64, up: ServerUpdate) -> Result<Server> {
+        let now = now_ms();
+        let macs = up
+            .macs
+            .map(|m| serde_json::to_string(&m).unwrap_or_else(|_| "[]".into()));
+        let options = up.bmc_options.map(|o| o.to_string());
+        let (set_tenant, tenant) = match up.tenant_id {
+            Some(t) => (true, t),
+            None => (false, None),
+        };
+        let (set_pw, sealed) = match &up.bmc_password {
+            Some(Some(pw)) => (
+                true,
+                Some(self.secrets.seal(pw.as_bytes(), &password_aad(id))),
+            ),
+            Some(None) => (true, None),
+            None => (false, None),
+        };
+        let port = up.bmc_port.map(i64::from);
+        let done = on_pool!(self, p => sqlx::query(
+            "UPDATE servers SET name = COALESCE($2, name), site_id = COALESCE($3, site_id), \
+             tenant_id = CASE WHEN $4 THEN $5 ELSE tenant_id END, macs = COALESCE($6, macs), \
+             bmc_driver = COALESCE($7, bmc_driver), bmc_address = COALESCE($8, bmc_address), \
+             bmc_port = COALESCE($9, bmc_port), bmc_username = COALESCE($10, bmc_username), \
+             bmc_password = CASE WHEN $11 THEN $12 ELSE bmc_password END, \
+             bmc_options = COALESCE($13, bmc_options), updated_at = $14 WHERE id = $1")
+            .bind(id).bind(up.name).bind(up.site_id).bind(set_tenant).bind(tenant).bind(macs)
+            .bind(up.bmc_driver).bind(up.bmc_address).bind(port).bind(up.bmc_username)
+            .bind(set_pw).bind(sealed).bind(options).bind(now)
+            .execute(p).await.map(|r| r.rows_affected()))
+        .map_err(|e| StoreError::from_write(e, "server"))?;
+        if done == 0 {
+            return Err(StoreError::NotFound("server"));
+        }
+        self.server(id).await?.ok_or(StoreError::NotFound("server"))
+    }
+
+    pub async fn delete_server(&self, id: i64) -> Result<()> {
+        let done = on_pool!(self, p => sqlx::query("DELETE FROM servers WHERE id = $1")
+            .bind(id).execute(p).await?.rows_affected());
+        if done == 0 {
+            return Err(StoreError::NotFound("server"));
+        }
+        Ok(())
+    }
+
+    /// The BMC password in clear, for the site agent that drives the BMC.
+    pub async fn bmc_password(&self, server_id: i64) -> Result<Option<Zeroizing<String>>> {
+        let row: Option<(Option<Vec<u8>>,)> = on_pool!(self, p => sqlx::query_as(
+            "SELECT bmc_password FROM servers WHERE id = $1").bind(server_id).fetch_optional(p).await?);
+        let Some((Some(sealed),)) = row else {
+            return Ok(None);
+        };
+        let plain = self.secrets.open(&sealed, &password_aad(server_id))?;
+        let text = String::from_utf8(plain.to_vec()).map_err(|_| crate::SecretError::Decrypt)?;
+        Ok(Some(Zeroizing::new(text)))
+    }
+
+    pub async fn set_power_state(&self, server_id: i64, state: PowerState) -> Result<()> {
+        let now = now_ms();
+        on_pool!(self, p => sqlx::query(
+            "UPDATE servers SET power_state = $2, power_observed_at = $3 WHERE id = $1")
+            .bind(server_id).bind(state.as_str()).bind(now).execute(p).await.map(|_| ())?);
+        Ok(())
+    }
+}

@@ -1,0 +1,49 @@
+use crate::{Result, Store, StoreError, now_ms, on_pool, trusted};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Site {
+    pub id: i64,
+    pub name: String,
+    pub location: String,
+    pub created_at: i64,
+}
+
+const COLUMNS: &str = "id, name, location, created_at";
+
+impl Store {
+    pub async fn create_site(&self, name: &str, location: &str) -> Result<Site> {
+        let now = now_ms();
+        let sql = format!(
+            "INSERT INTO sites (name, location, created_at) VALUES ($1, $2, $3) RETURNING {COLUMNS}"
+        );
+        on_pool!(self, p => sqlx::query_as(trusted(sql))
+            .bind(name).bind(location).bind(now).fetch_one(p).await)
+        .map_err(|e| StoreError::from_write(e, "site"))
+    }
+
+    pub async fn list_sites(&self) -> Result<Vec<Site>> {
+        let sql = format!("SELECT {COLUMNS} FROM sites ORDER BY name");
+        Ok(on_pool!(self, p => sqlx::query_as(trusted(sql)).fetch_all(p).await?))
+    }
+
+    pub async fn site(&self, id: i64) -> Result<Option<Site>> {
+        let sql = format!("SELECT {COLUMNS} FROM sites WHERE id = $1");
+        Ok(on_pool!(self, p => sqlx::query_as(trusted(sql)).bind(id).fetch_optional(p).await?))
+    }
+
+    pub async fn site_by_name(&self, name: &str) -> Result<Option<Site>> {
+        let sql = format!("SELECT {COLUMNS} FROM sites WHERE name = $1");
+        Ok(on_pool!(self, p => sqlx::query_as(trusted(sql)).bind(name).fetch_optional(p).await?))
+    }
+
+    /// Refuses while servers are still at the site.
+    pub async fn delete_site(&self, id: i64) -> Result<()> {
+        let done = on_pool!(self, p => sqlx::query("DELETE FROM sites WHERE id = $1")
+            .bind(id).execute(p).await.map(|r| r.rows_affected()))
+        .map_err(|e| StoreError::from_write(e, "site"))?;
+        if done == 0 {
+            return Err(StoreError::NotFound("site"));
+        }
+        Ok(())
+    }
+}

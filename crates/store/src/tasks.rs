@@ -1,0 +1,249 @@
+use ironrack_core::TaskState;
+
+use crate::audit::insert_audit;
+use crate::{NewAudit, Page, Result, Store, StoreError, now_ms, on_pool, trusted};
+
+#[derive(Debug, Clone)]
+pub struct Task {
+    pub id: i64,
+    pub server_id: i64,
+    pub server_name: String,
+    pub tenant_id: Option<i64>,
+    pub site_id: i64,
+    pub kind: String,
+    pub params: serde_json::Value,
+    pub state: TaskState,
+    pub result: Option<serde_json::Value>,
+    pub error: Option<String>,
+    pub created_by: Option<i64>,
+    pub created_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    pub last_seq: i64,
+}
+
+#[derive(sqlx::FromRow)]
+struct Row {
+    id: i64,
+    server_id: i64,
+    server_name: String,
+    tenant_id: Option<i64>,
+    site_id: i64,
+    kind: String,
+    params: String,
+    state: String,
+    result: Option<String>,
+    error: Option<String>,
+    created_by: Option<i64>,
+    created_at: i64,
+    started_at: Option<i64>,
+    finished_at: Option<i64>,
+    last_seq: i64,
+}
+
+impl From<Row> for Task {
+    fn from(r: Row) -> Task {
+        Task {
+            id: r.id,
+            server_id: r.server_id,
+            server_name: r.server_name,
+            tenant_id: r.tenant_id,
+            site_id: r.site_id,
+            kind: r.kind,
+            params: serde_json::from_str(&r.params).unwrap_or_default(),
+            state: TaskState::parse(&r.state).unwrap_or(TaskState::Failed),
+            result: r.result.and_then(|s| serde_json::from_str(&s).ok()),
+            error: r.error,
+            created_by: r.created_by,
+            created_at: r.created_at,
+            started_at: r.started_at,
+            finished_at: r.finished_at,
+            last_seq: r.last_seq,
+        }
+    }
+}
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TaskMessage {
+    pub seq: i64,
+    pub at: i64,
+    pub message: String,
+}
+
+pub struct NewTask<'a> {
+    pub server_id: i64,
+    pub tenant_id: Option<i64>,
+    pub site_id: i64,
+    pub kind: &'a str,
+    pub params: &'a serde_json::Value,
+    pub created_by: Option<i64>,
+}
+
+/// What a site agent reports about a task. `seq` starts at 1 and grows by
+/// one per event of a task; a repeated or older `seq` is a redelivery and is
+/// ignored, which makes applying events idempotent.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TaskEvent {
+    pub task_id: i64,
+    pub seq: i64,
+    #[serde(flatten)]
+    pub what: TaskEventKind,
+}
+
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum TaskEventKind {
+    Started,
+    Progress { message: String },
+    Succeeded { result: serde_json::Value },
+    Failed { error: String },
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct TaskFilter {
+    pub tenant_id: Option<i64>,
+    pub server_id: Option<i64>,
+    pub only_server_ids: Option<Vec<i64>>,
+    pub state: Option<TaskState>,
+    pub after_id: Option<i64>,
+    pub limit: i64,
+}
+
+const SELECT: &str = "SELECT t.id, t.server_id, s.name AS server_name, t.tenant_id, t.site_id, t.kind, \
+     t.params, t.state, t.result, t.error, t.created_by, t.created_at, t.started_at, t.finished_at, t.last_seq \
+     FROM tasks t JOIN servers s ON s.id = t.server_id";
+
+impl Store {
+    /// Writes a queued task and its audit entry together.
+    pub async fn create_task(&self, t: NewTask<'_>, audit: NewAudit<'_>) -> Result<Task> {
+        let now = now_ms();
+        let params = t.params.to_string();
+        let id = on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let (id,): (i64,) = sqlx::query_as(
+                "INSERT INTO tasks (server_id, tenant_id, site_id, kind, params, state, created_by, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7) RETURNING id")
+                .bind(t.server_id).bind(t.tenant_id).bind(t.site_id).bind(t.kind).bind(&params)
+                .bind(t.created_by).bind(now)
+                .fetch_one(&mut *tx).await
+                .map_err(|e| StoreError::from_write(e, "task"))?;
+            let audit = NewAudit { object_id: Some(format!("task:{id}")), ..audit };
+            insert_audit(&mut *tx, &audit, now).await?;
+            tx.commit().await?;
+            id
+        });
+        self.task(id).await?.ok_or(StoreError::NotFound("task"))
+    }
+
+    pub async fn task(&self, id: i64) -> Result<Option<Task>> {
+        let sql = format!("{SELECT} WHERE t.id = $1");
+        let row: Option<Row> =
+            on_pool!(self, p => sqlx::query_as(trusted(sql)).bind(id).fetch_optional(p).await?);
+        Ok(row.map(Task::from))
+    }
+
+    pub async fn task_messages(&self, id: i64) -> Result<Vec<TaskMessage>> {
+        Ok(on_pool!(self, p => sqlx::query_as(
+            "SELECT seq, at, message FROM task_messages WHERE task_id = $1 ORDER BY seq")
+            .bind(id).fetch_all(p).await?))
+    }
+
+    pub async fn list_tasks(&self, f: &TaskFilter) -> Result<Page<Task>> {
+        let limit = f.limit.clamp(1, 1000);
+        let rows: Vec<Row> = on_pool!(self, p => {
+            let mut q = sqlx::QueryBuilder::new(SELECT);
+            // Newest first: the cursor walks down the ids.
+            q.push(" WHERE t.id < ").push_bind(f.after_id.unwrap_or(i64::MAX));
+            if let Some(tenant) = f.tenant_id {
+                q.push(" AND t.tenant_id = ").push_bind(tenant);
+            }
+            if let Some(server) = f.server_id {
+                q.push(" AND t.server_id = ").push_bind(server);
+            }
+            if let Some(state) = f.state {
+                q.push(" AND t.state = ").push_bind(state.as_str());
+            }
+            if let Some(ids) = &f.only_server_ids {
+                q.push(" AND t.server_id IN (");
+                let mut list = q.separated(", ");
+                list.push_bind(-1i64);
+                for id in ids {
+                    list.push_bind(*id);
+                }
+                q.push(")");
+            }
+            q.push(" ORDER BY t.id DESC LIMIT ").push_bind(limit + 1);
+            q.build_query_as().fetch_all(p).await?
+        });
+        Ok(Page::from_rows(
+            rows.into_iter().map(Task::from).collect(),
+            limit,
+            |t| t.id,
+        ))
+    }
+
+    /// Tasks not yet finished, oldest first: what to hand to agents again
+    /// after a controller restart.
+    pub async fn unfinished_tasks(&self) -> Result<Vec<Task>> {
+        let sql = format!("{SELECT} WHERE t.state IN ('queued', 'running') ORDER BY t.id");
+        let rows: Vec<Row> = on_pool!(self, p => sqlx::query_as(trusted(sql)).fetch_all(p).await?);
+        Ok(rows.into_iter().map(Task::from).collect())
+    }
+
+    /// Applies an agent's event. Returns the task as it is afterwards, and
+    /// whether the event changed anything (false for a redelivered event).
+    pub async fn apply_task_event(&self, ev: &TaskEvent) -> Result<(Task, bool)> {
+        let now = now_ms();
+        let changed = on_pool!(self, p => {
+            let mut tx = p.begin().await?;
+            let cur: Option<(String, i64)> = sqlx::query_as("SELECT state, last_seq FROM tasks WHERE id = $1")
+                .bind(ev.task_id).fetch_optional(&mut *tx).await?;
+            let (state, last_seq) = cur.ok_or(StoreError::NotFound("task"))?;
+            let state = TaskState::parse(&state).unwrap_or(TaskState::Failed);
+            if ev.seq <= last_seq || state.is_terminal() {
+                false
+            } else {
+                let (to, result, error) = match &ev.what {
+                    TaskEventKind::Started | TaskEventKind::Progress { .. } => (TaskState::Running, None, None),
+                    TaskEventKind::Succeeded { result } => (TaskState::Succeeded, Some(result.to_string()), None),
+                    TaskEventKind::Failed { error } => (TaskState::Failed, None, Some(error.clone())),
+                };
+                // A failure may arrive for a task that never reported start
+                // (e.g. no driver); everything else follows the state machine.
+                let to = state.transition(to)?;
+                sqlx::query(
+                    "UPDATE tasks SET state = $2, last_seq = $3, result = COALESCE($4, result), \
+                     error = COALESCE($5, error), \
+                     started_at = COALESCE(started_at, $6), \
+                     finished_at = CASE WHEN $7 THEN $6 ELSE finished_at END WHERE id = $1")
+                    .bind(ev.task_id).bind(to.as_str()).bind(ev.seq).bind(result).bind(error)
+                    .bind(now).bind(to.is_terminal())
+                    .execute(&mut *tx).await?;
+                if let TaskEventKind::Progress { message } = &ev.what {
+                    sqlx::query("INSERT INTO task_messages (task_id, seq, at, message) VALUES ($1, $2, $3, $4)")
+                        .bind(ev.task_id).bind(ev.seq).bind(now).bind(message)
+                        .execute(&mut *tx).await?;
+                }
+                tx.commit().await?;
+                true
+            }
+        });
+        let task = self
+            .task(ev.task_id)
+            .await?
+            .ok_or(StoreError::NotFound("task"))?;
+        Ok((task, changed))
+    }
+
+    /// Cancels a task that has not finished; agents skip cancelled tasks.
+    pub async fn cancel_task(&self, id: i64) -> Result<Task> {
+        let now = now_ms();
+        let task = self.task(id).await?.ok_or(StoreError::NotFound("task"))?;
+        task.state.transition(TaskState::Cancelled)?;
+        on_pool!(self, p => sqlx::query(
+            "UPDATE tasks SET state = 'cancelled', finished_at = $2, last_seq = last_seq + 1 \
+             WHERE id = $1 AND state IN ('queued', 'running')")
+            .bind(id).bind(now).execute(p).await.map(|_| ())?);
+        self.task(id).await?.ok_or(StoreError::NotFound("task"))
+    }
+}

@@ -1,0 +1,452 @@
+//! The store's behaviour, checked on SQLite and on PostgreSQL alike.
+
+use ironrack_core::{PowerState, Role, TaskState};
+use ironrack_store::testing::{fresh_postgres_url, fresh_sqlite_url};
+use ironrack_store::*;
+
+async fn open(url: &str) -> Store {
+    Store::connect(url, SecretBox::from_key(&[42; 32]))
+        .await
+        .unwrap_or_else(|e| panic!("connect {url}: {e}"))
+}
+
+/// Runs one scenario against both backends.
+macro_rules! both {
+    ($name:ident, $scenario:ident) => {
+        mod $name {
+            #[tokio::test]
+            async fn sqlite() {
+                super::$scenario(super::open(&super::fresh_sqlite_url()).await).await;
+            }
+            #[tokio::test]
+            async fn postgres() {
+                super::$scenario(super::open(&super::fresh_postgres_url().await).await).await;
+            }
+        }
+    };
+}
+
+both!(tenants_sites_and_duplicates, tenants_sites_and_duplicates);
+both!(
+    servers_paginate_filter_and_hide_passwords,
+    servers_paginate_filter_and_hide_passwords
+);
+both!(
+    tasks_follow_the_state_machine_idempotently,
+    tasks_follow_the_state_machine_idempotently
+);
+both!(tokens_and_users, tokens_and_users);
+
+fn audit<'a>(action: &'a str) -> NewAudit<'a> {
+    NewAudit {
+        user_id: None,
+        username: "test",
+        tenant_id: None,
+        action,
+        object_type: "server",
+        object_id: None,
+        source: "127.0.0.1",
+        result: "accepted",
+        detail: None,
+    }
+}
+
+async fn site_and_server(store: &Store, name: &str, tenant: Option<i64>) -> Server {
+    let site = match store.site_by_name("ams1").await.unwrap() {
+        Some(s) => s,
+        None => store.create_site("ams1", "Amsterdam").await.unwrap(),
+    };
+    store
+        .create_server(NewServer {
+            name,
+            site_id: site.id,
+            tenant_id: tenant,
+            macs: &["52:54:00:00:00:01".to_owned()],
+            bmc_driver: "fake",
+            bmc_address: "10.0.0.1",
+            bmc_port: 623,
+            bmc_username: "ADMIN",
+            bmc_password: Some("s3cret-bmc-pass"),
+            bmc_options: &serde_json::json!({}),
+        })
+        .await
+        .unwrap()
+}
+
+async fn tenants_sites_and_duplicates(store: Store) {
+    let t = store.create_tenant("acme").await.unwrap();
+    assert!(matches!(
+        store.create_tenant("acme").await,
+        Err(StoreError::Duplicate("tenant"))
+    ));
+    assert_eq!(
+        store.tenant_by_name("acme").await.unwrap().unwrap().id,
+        t.id
+    );
+    let s = store.create_site("fra1", "Frankfurt").await.unwrap();
+    assert!(matches!(
+        store.create_site("fra1", "").await,
+        Err(StoreError::Duplicate("site"))
+    ));
+    let server = site_and_server(&store, "web1", Some(t.id)).await;
+    assert_ne!(server.site_id, s.id);
+    // A tenant or site still in use cannot go away.
+    assert!(matches!(
+        store.delete_tenant(t.id).await,
+        Err(StoreError::InUse("tenant"))
+    ));
+    assert!(matches!(
+        store.delete_site(server.site_id).await,
+        Err(StoreError::InUse("site"))
+    ));
+    store.delete_site(s.id).await.unwrap();
+    assert!(matches!(
+        store.delete_site(s.id).await,
+        Err(StoreError::NotFound("site"))
+    ));
+}
+
+async fn servers_paginate_filter_and_hide_passwords(store: Store) {
+    let acme = store.create_tenant("acme").await.unwrap();
+    for i in 0..25 {
+        let tenant = if i % 2 == 0 { Some(acme.id) } else { None };
+        site_and_server(&store, &format!("node{i:02}"), tenant).await;
+    }
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store
+            .list_servers(&ServerFilter {
+                after_id: cursor,
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        seen.extend(page.items.iter().map(|s| s.name.clone()));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(seen.len(), 25);
+    assert_eq!(seen.first().unwrap(), "node00");
+
+    let acme_only = store
+        .list_servers(&ServerFilter {
+            tenant_id: Some(acme.id),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(acme_only.items.len(), 13);
+    assert!(
+        acme_only
+            .items
+            .iter()
+            .all(|s| s.tenant_name.as_deref() == Some("acme"))
+    );
+
+    let prefixed = store
+        .list_servers(&ServerFilter {
+            name_prefix: Some("node1".into()),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(prefixed.items.len(), 10);
+
+    let first = &acme_only.items[0];
+    let restricted = store
+        .list_servers(&ServerFilter {
+            only_ids: Some(vec![first.id]),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(restricted.items.len(), 1);
+    let none = store
+        .list_servers(&ServerFilter {
+            only_ids: Some(vec![]),
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(none.items.is_empty());
+
+    assert!(first.bmc.has_password);
+    assert_eq!(
+        store
+            .bmc_password(first.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .as_str(),
+        "s3cret-bmc-pass"
+    );
+    let updated = store
+        .update_server(
+            first.id,
+            ServerUpdate {
+                bmc_password: Some(Some("n3w".into())),
+                tenant_id: Some(None),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(updated.tenant_id, None);
+    assert_eq!(
+        store
+            .bmc_password(first.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .as_str(),
+        "n3w"
+    );
+
+    store
+        .set_power_state(first.id, PowerState::On)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.server(first.id).await.unwrap().unwrap().power_state,
+        PowerState::On
+    );
+    assert!(matches!(
+        site_and_server_dup(&store).await,
+        Err(StoreError::Duplicate("server"))
+    ));
+}
+
+async fn site_and_server_dup(store: &Store) -> Result<Server> {
+    let site = store.site_by_name("ams1").await.unwrap().unwrap();
+    store
+        .create_server(NewServer {
+            name: "node00",
+            site_id: site.id,
+            tenant_id: None,
+            macs: &[],
+            bmc_driver: "fake",
+            bmc_address: "10.0.0.1",
+            bmc_port: 623,
+            bmc_username: "",
+            bmc_password: None,
+            bmc_options: &serde_json::json!({}),
+        })
+        .await
+}
+
+async fn tasks_follow_the_state_machine_idempotently(store: Store) {
+    let server = site_and_server(&store, "db1", None).await;
+    let params = serde_json::json!({"action": "cycle"});
+    let task = store
+        .create_task(
+            NewTask {
+                server_id: server.id,
+                tenant_id: None,
+                site_id: server.site_id,
+                kind: "power",
+                params: &params,
+                created_by: None,
+            },
+            audit("power.cycle"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(task.state, TaskState::Queued);
+    let entries = store.list_audit(None, None, 10).await.unwrap();
+    assert_eq!(
+        entries.items[0].object_id.as_deref(),
+        Some(&*format!("task:{}", task.id))
+    );
+
+    let ev = |seq, what| TaskEvent {
+        task_id: task.id,
+        seq,
+        what,
+    };
+    let (t, changed) = store
+        .apply_task_event(&ev(1, TaskEventKind::Started))
+        .await
+        .unwrap();
+    assert!(changed);
+    assert_eq!(t.state, TaskState::Running);
+    store
+        .apply_task_event(&ev(
+            2,
+            TaskEventKind::Progress {
+                message: "power off".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    // A redelivered event changes nothing.
+    let (_, changed) = store
+        .apply_task_event(&ev(
+            2,
+            TaskEventKind::Progress {
+                message: "power off".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    assert!(!changed);
+    let (t, _) = store
+        .apply_task_event(&ev(
+            3,
+            TaskEventKind::Succeeded {
+                result: serde_json::json!({"power": "on"}),
+            },
+        ))
+        .await
+        .unwrap();
+    assert_eq!(t.state, TaskState::Succeeded);
+    assert!(t.finished_at.is_some());
+    assert_eq!(t.result.unwrap()["power"], "on");
+    let (t, changed) = store
+        .apply_task_event(&ev(
+            4,
+            TaskEventKind::Failed {
+                error: "late".into(),
+            },
+        ))
+        .await
+        .unwrap();
+    assert!(!changed, "terminal tasks stay as they ended");
+    assert_eq!(t.state, TaskState::Succeeded);
+    let msgs = store.task_messages(task.id).await.unwrap();
+    assert_eq!(msgs.len(), 1);
+    assert_eq!(msgs[0].message, "power off");
+
+    let second = store
+        .create_task(
+            NewTask {
+                server_id: server.id,
+                tenant_id: None,
+                site_id: server.site_id,
+                kind: "power",
+                params: &params,
+                created_by: None,
+            },
+            audit("power.cycle"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(store.unfinished_tasks().await.unwrap().len(), 1);
+    assert_eq!(
+        store.cancel_task(second.id).await.unwrap().state,
+        TaskState::Cancelled
+    );
+    assert!(matches!(
+        store.cancel_task(second.id).await,
+        Err(StoreError::Transition(_))
+    ));
+    let page = store
+        .list_tasks(&TaskFilter {
+            server_id: Some(server.id),
+            limit: 1,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.items[0].id, second.id, "newest first");
+    assert!(page.next_cursor.is_some());
+}
+
+async fn tokens_and_users(store: Store) {
+    let acme = store.create_tenant("acme").await.unwrap();
+    let u = store
+        .create_user(NewUser {
+            username: "alice",
+            password_hash: "h",
+            role: Role::Customer,
+            tenant_id: Some(acme.id),
+        })
+        .await
+        .unwrap();
+    assert_eq!(u.tenant_name.as_deref(), Some("acme"));
+    assert_eq!(store.count_users().await.unwrap(), 1);
+    assert!(matches!(
+        store
+            .create_user(NewUser {
+                username: "alice",
+                password_hash: "h",
+                role: Role::Admin,
+                tenant_id: None
+            })
+            .await,
+        Err(StoreError::Duplicate("user"))
+    ));
+    let hash = [9u8; 32];
+    let tok = store
+        .create_token(NewToken {
+            user_id: u.id,
+            kind: TokenKind::Api,
+            name: "ci",
+            hash: &hash,
+            server_ids: Some(&[5, 6]),
+            expires_at: None,
+        })
+        .await
+        .unwrap();
+    let (found, user) = store.token_by_hash(&hash).await.unwrap().unwrap();
+    assert_eq!(found.id, tok.id);
+    assert_eq!(found.server_ids, Some(vec![5, 6]));
+    assert_eq!(user.username, "alice");
+    // Expired tokens do not authenticate.
+    let old = [1u8; 32];
+    store
+        .create_token(NewToken {
+            user_id: u.id,
+            kind: TokenKind::Session,
+            name: "s",
+            hash: &old,
+            server_ids: None,
+            expires_at: Some(1),
+        })
+        .await
+        .unwrap();
+    assert!(store.token_by_hash(&old).await.unwrap().is_none());
+    // Disabled users neither.
+    store
+        .update_user(
+            u.id,
+            UserUpdate {
+                disabled: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert!(store.token_by_hash(&hash).await.unwrap().is_none());
+    assert!(matches!(
+        store.revoke_token(u.id + 1, tok.id).await,
+        Err(StoreError::NotFound("token"))
+    ));
+    store.revoke_token(u.id, tok.id).await.unwrap();
+    assert!(
+        store
+            .list_tokens(u.id, TokenKind::Api)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let u = store
+        .update_user(
+            u.id,
+            UserUpdate {
+                tenant_id: Some(None),
+                role: Some(Role::Operator),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!((u.role, u.tenant_id), (Role::Operator, None));
+}
