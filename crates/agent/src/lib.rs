@@ -1,1 +1,199 @@
-//! ironrack-agent
+//! The site agent: takes its site's tasks off the bus, runs each through the
+//! server's driver, and reports progress, results and observations.
+//!
+//! Invariant: this is the only crate that knows which driver a server uses
+//! and how to talk to it. It never touches the database or the public API.
+
+mod driver;
+
+use std::sync::Arc;
+
+use ironrack_bus::{Event, EventSender, TaskRequest};
+use ironrack_core::{PowerAction, TaskEvent, TaskEventKind};
+use tokio::sync::{Semaphore, mpsc};
+
+pub use driver::{DriverError, Drivers, FakeMachines};
+
+/// Runs tasks for one site until the queue closes.
+pub struct Agent {
+    site: String,
+    drivers: Arc<Drivers>,
+    events: EventSender,
+    /// Bounds the tasks in flight so a burst cannot open a socket per task.
+    slots: Arc<Semaphore>,
+}
+
+impl Agent {
+    pub fn new(site: impl Into<String>, drivers: Drivers, events: EventSender) -> Agent {
+        Agent {
+            site: site.into(),
+            drivers: Arc::new(drivers),
+            events,
+            slots: Arc::new(Semaphore::new(64)),
+        }
+    }
+
+    pub async fn run(self, mut tasks: mpsc::UnboundedReceiver<TaskRequest>) {
+        tracing::info!(site = %self.site, "agent running");
+        while let Some(task) = tasks.recv().await {
+            let Ok(permit) = self.slots.clone().acquire_owned().await else {
+                break;
+            };
+            let drivers = self.drivers.clone();
+            let events = self.events.clone();
+            tokio::spawn(async move {
+                run_task(&drivers, &events, task).await;
+                drop(permit);
+            });
+        }
+    }
+}
+
+/// Reports events for one task: started, then succeeded or failed.
+async fn run_task(drivers: &Drivers, events: &EventSender, task: TaskRequest) {
+    let report = |seq, what| {
+        // The controller is gone only at shutdown; nothing to do then.
+        let _ = events.send(Event::Task(TaskEvent {
+            task_id: task.task_id,
+            seq,
+            what,
+        }));
+    };
+    report(1, TaskEventKind::Started);
+    let outcome = match task.kind.as_str() {
+        "power" => run_power(drivers, events, &task).await,
+        other => Err(DriverError::Unsupported(format!("task kind `{other}`"))),
+    };
+    match outcome {
+        Ok(result) => report(2, TaskEventKind::Succeeded { result }),
+        Err(e) => {
+            tracing::warn!(task = task.task_id, server = task.server_id, error = %e, "task failed");
+            report(
+                2,
+                TaskEventKind::Failed {
+                    error: e.to_string(),
+                },
+            )
+        }
+    }
+}
+
+async fn run_power(
+    drivers: &Drivers,
+    events: &EventSender,
+    task: &TaskRequest,
+) -> Result<serde_json::Value, DriverError> {
+    let action = task
+        .params
+        .get("action")
+        .and_then(|a| a.as_str())
+        .and_then(PowerAction::parse)
+        .ok_or_else(|| DriverError::BadRequest("power task without a valid `action`".into()))?;
+    let state = drivers.power(task.server_id, &task.bmc, action).await?;
+    let _ = events.send(Event::Power {
+        server_id: task.server_id,
+        state,
+    });
+    Ok(serde_json::json!({ "action": action.as_str(), "power": state.as_str() }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ironrack_bus::{BmcTarget, InProcessBus};
+    use ironrack_core::PowerState;
+
+    fn power(task_id: i64, action: &str, options: serde_json::Value) -> TaskRequest {
+        TaskRequest {
+            task_id,
+            server_id: 7,
+            site: "lab".into(),
+            kind: "power".into(),
+            params: serde_json::json!({ "action": action }),
+            bmc: BmcTarget {
+                driver: "fake".into(),
+                address: "127.0.0.1".into(),
+                port: 623,
+                username: "u".into(),
+                password: None,
+                options,
+            },
+        }
+    }
+
+    async fn next_terminal(rx: &mut mpsc::UnboundedReceiver<Event>) -> (Vec<Event>, TaskEventKind) {
+        let mut seen = Vec::new();
+        loop {
+            let ev = rx.recv().await.unwrap();
+            seen.push(ev.clone());
+            if let Event::Task(TaskEvent {
+                what: what @ (TaskEventKind::Succeeded { .. } | TaskEventKind::Failed { .. }),
+                ..
+            }) = ev
+            {
+                return (seen, what);
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn fake_machine_keeps_power_state() {
+        let bus = InProcessBus::new();
+        let mut events = bus.take_events().unwrap();
+        let agent = Agent::new("lab", Drivers::default(), bus.event_sender());
+        tokio::spawn(agent.run(bus.consume_site("lab").unwrap()));
+
+        bus.publish_task(power(1, "status", serde_json::json!({})))
+            .unwrap();
+        let (_, what) = next_terminal(&mut events).await;
+        assert_eq!(
+            what,
+            TaskEventKind::Succeeded {
+                result: serde_json::json!({"action": "status", "power": "off"})
+            }
+        );
+
+        bus.publish_task(power(2, "on", serde_json::json!({})))
+            .unwrap();
+        let (seen, _) = next_terminal(&mut events).await;
+        assert!(seen.contains(&Event::Power {
+            server_id: 7,
+            state: PowerState::On
+        }));
+
+        bus.publish_task(power(3, "status", serde_json::json!({})))
+            .unwrap();
+        let (_, what) = next_terminal(&mut events).await;
+        assert_eq!(
+            what,
+            TaskEventKind::Succeeded {
+                result: serde_json::json!({"action": "status", "power": "on"})
+            }
+        );
+    }
+
+    #[tokio::test]
+    async fn failures_are_reported_with_their_reason() {
+        let bus = InProcessBus::new();
+        let mut events = bus.take_events().unwrap();
+        tokio::spawn(
+            Agent::new("lab", Drivers::default(), bus.event_sender())
+                .run(bus.consume_site("lab").unwrap()),
+        );
+        bus.publish_task(power(1, "on", serde_json::json!({"fail": "BMC on fire"})))
+            .unwrap();
+        let (_, what) = next_terminal(&mut events).await;
+        assert_eq!(
+            what,
+            TaskEventKind::Failed {
+                error: "BMC error: BMC on fire".into()
+            }
+        );
+        bus.publish_task(power(2, "explode", serde_json::json!({})))
+            .unwrap();
+        let (_, what) = next_terminal(&mut events).await;
+        assert!(
+            matches!(what, TaskEventKind::Failed { error } if error.contains("valid `action`"))
+        );
+    }
+}

@@ -1,1 +1,202 @@
-//! ironrack-bus
+//! The bus between the controller and the site agents.
+//!
+//! Tasks travel to the agent of the server's site, routed by site and driver
+//! (the AMQP routing key will be `task.<site>.<driver>`); events travel back
+//! on one stream. The controller never talks to a BMC: every hardware action
+//! crosses this bus, in `ironrack serve` too, so one path is always tested.
+//!
+//! Invariant: the bus knows messages, not the database or HTTP.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use ironrack_core::{PowerState, TaskEvent};
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+
+/// How the agent reaches a server's BMC.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct BmcTarget {
+    pub driver: String,
+    pub address: String,
+    pub port: u16,
+    pub username: String,
+    /// In clear only on the in-process bus; across a broker it will be
+    /// sealed to the site agent's key.
+    pub password: Option<String>,
+    pub options: serde_json::Value,
+}
+
+impl std::fmt::Debug for BmcTarget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BmcTarget")
+            .field("driver", &self.driver)
+            .field("address", &self.address)
+            .field("port", &self.port)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .finish()
+    }
+}
+
+/// A task for a site agent.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TaskRequest {
+    pub task_id: i64,
+    pub server_id: i64,
+    pub site: String,
+    pub kind: String,
+    pub params: serde_json::Value,
+    pub bmc: BmcTarget,
+}
+
+/// What agents report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    Task(TaskEvent),
+    Power { server_id: i64, state: PowerState },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    #[error("the bus is closed")]
+    Closed,
+}
+
+/// The in-process bus of `ironrack serve`: one queue per site, one event
+/// stream. Tasks published before a site's agent subscribes wait in the
+/// site's queue.
+#[derive(Clone)]
+pub struct InProcessBus {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    sites: Mutex<HashMap<String, SiteQueue>>,
+    events_tx: mpsc::UnboundedSender<Event>,
+    events_rx: Mutex<Option<mpsc::UnboundedReceiver<Event>>>,
+}
+
+struct SiteQueue {
+    tx: mpsc::UnboundedSender<TaskRequest>,
+    rx: Option<mpsc::UnboundedReceiver<TaskRequest>>,
+}
+
+impl Default for InProcessBus {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl InProcessBus {
+    pub fn new() -> InProcessBus {
+        let (events_tx, events_rx) = mpsc::unbounded_channel();
+        InProcessBus {
+            inner: Arc::new(Inner {
+                sites: Mutex::new(HashMap::new()),
+                events_tx,
+                events_rx: Mutex::new(Some(events_rx)),
+            }),
+        }
+    }
+
+    fn with_site<R>(&self, site: &str, f: impl FnOnce(&mut SiteQueue) -> R) -> R {
+        let mut sites = self.inner.sites.lock().unwrap_or_else(|p| p.into_inner());
+        let queue = sites.entry(site.to_owned()).or_insert_with(|| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            SiteQueue { tx, rx: Some(rx) }
+        });
+        f(queue)
+    }
+
+    pub fn publish_task(&self, task: TaskRequest) -> Result<(), BusError> {
+        let site = task.site.clone();
+        self.with_site(&site, |q| q.tx.send(task).map_err(|_| BusError::Closed))
+    }
+
+    /// The task queue of one site; there is one consumer per site in-process.
+    pub fn consume_site(&self, site: &str) -> Option<mpsc::UnboundedReceiver<TaskRequest>> {
+        self.with_site(site, |q| q.rx.take())
+    }
+
+    pub fn event_sender(&self) -> EventSender {
+        EventSender(self.inner.events_tx.clone())
+    }
+
+    /// The controller's single event stream.
+    pub fn take_events(&self) -> Option<mpsc::UnboundedReceiver<Event>> {
+        self.inner
+            .events_rx
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+    }
+}
+
+/// What an agent holds to report events.
+#[derive(Clone)]
+pub struct EventSender(mpsc::UnboundedSender<Event>);
+
+impl EventSender {
+    pub fn send(&self, event: Event) -> Result<(), BusError> {
+        self.0.send(event).map_err(|_| BusError::Closed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ironrack_core::TaskEventKind;
+
+    fn request(task_id: i64, site: &str) -> TaskRequest {
+        TaskRequest {
+            task_id,
+            server_id: 1,
+            site: site.into(),
+            kind: "power".into(),
+            params: serde_json::json!({"action": "on"}),
+            bmc: BmcTarget {
+                driver: "fake".into(),
+                address: "127.0.0.1".into(),
+                port: 623,
+                username: "u".into(),
+                password: Some("pw".into()),
+                options: serde_json::json!({}),
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn tasks_reach_only_their_site() {
+        let bus = InProcessBus::new();
+        bus.publish_task(request(1, "ams")).unwrap();
+        bus.publish_task(request(2, "fra")).unwrap();
+        let mut ams = bus.consume_site("ams").unwrap();
+        let mut fra = bus.consume_site("fra").unwrap();
+        assert!(bus.consume_site("ams").is_none(), "one consumer per site");
+        assert_eq!(ams.recv().await.unwrap().task_id, 1);
+        assert_eq!(fra.recv().await.unwrap().task_id, 2);
+        assert!(ams.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn events_flow_back() {
+        let bus = InProcessBus::new();
+        let mut events = bus.take_events().unwrap();
+        let ev = Event::Task(TaskEvent {
+            task_id: 3,
+            seq: 1,
+            what: TaskEventKind::Started,
+        });
+        bus.event_sender().send(ev.clone()).unwrap();
+        assert_eq!(events.recv().await.unwrap(), ev);
+    }
+
+    #[test]
+    fn passwords_are_not_debug_printed() {
+        let text = format!("{:?}", request(1, "ams"));
+        assert!(!text.contains("pw\""), "{text}");
+        assert!(text.contains("<redacted>"));
+    }
+}

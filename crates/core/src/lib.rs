@@ -14,4 +14,4 @@ pub use bmc::{BmcDriver, BmcDriverError};
 pub use net::{MacAddress, MacError, validate_host};
 pub use power::{PowerAction, PowerState};
 pub use role::Role;
-pub use task::{TaskKind, TaskState, TransitionError};
+pub use task::{TaskEvent, TaskEventKind, TaskKind, TaskState, TransitionError};

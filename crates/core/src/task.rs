@@ -96,6 +96,26 @@ impl TaskKind {
     }
 }
 
+/// What a site agent reports about a task. `seq` starts at 1 and grows by
+/// one per event of a task; a repeated or older `seq` is a redelivery and is
+/// ignored, which makes applying events idempotent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TaskEvent {
+    pub task_id: i64,
+    pub seq: i64,
+    #[serde(flatten)]
+    pub what: TaskEventKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum TaskEventKind {
+    Started,
+    Progress { message: String },
+    Succeeded { result: serde_json::Value },
+    Failed { error: String },
+}
+
 #[cfg(test)]
 mod tests {
     use super::TaskState::*;

@@ -35,7 +35,7 @@ pub use audit::{AuditEntry, NewAudit};
 pub use secret::{SecretBox, SecretError};
 pub use servers::{BmcRecord, NewServer, Server, ServerFilter, ServerUpdate};
 pub use sites::Site;
-pub use tasks::{NewTask, Task, TaskEvent, TaskEventKind, TaskFilter, TaskMessage};
+pub use tasks::{NewTask, Task, TaskFilter, TaskMessage};
 pub use tenants::Tenant;
 pub use tokens::{NewToken, TokenKind, TokenRow};
 pub use users::{NewUser, User, UserUpdate};

@@ -1,4 +1,4 @@
-use ironrack_core::TaskState;
+use ironrack_core::{TaskEvent, TaskEventKind, TaskState};
 
 use crate::audit::insert_audit;
 use crate::{NewAudit, Page, Result, Store, StoreError, now_ms, on_pool, trusted};
@@ -77,26 +77,6 @@ pub struct NewTask<'a> {
     pub kind: &'a str,
     pub params: &'a serde_json::Value,
     pub created_by: Option<i64>,
-}
-
-/// What a site agent reports about a task. `seq` starts at 1 and grows by
-/// one per event of a task; a repeated or older `seq` is a redelivery and is
-/// ignored, which makes applying events idempotent.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct TaskEvent {
-    pub task_id: i64,
-    pub seq: i64,
-    #[serde(flatten)]
-    pub what: TaskEventKind,
-}
-
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum TaskEventKind {
-    Started,
-    Progress { message: String },
-    Succeeded { result: serde_json::Value },
-    Failed { error: String },
 }
 
 #[derive(Debug, Clone, Default)]

@@ -1,6 +1,6 @@
 //! The store's behaviour, checked on SQLite and on PostgreSQL alike.
 
-use ironrack_core::{PowerState, Role, TaskState};
+use ironrack_core::{PowerState, Role, TaskEvent, TaskEventKind, TaskState};
 use ironrack_store::testing::{fresh_postgres_url, fresh_sqlite_url};
 use ironrack_store::*;
 
