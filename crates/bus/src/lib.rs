@@ -64,6 +64,26 @@ pub enum BusError {
     Closed,
 }
 
+/// Where the controller hands tasks. Publishing returns once the bus has
+/// taken responsibility for the task (for a broker: after its confirm).
+pub trait TaskPublisher: Send + Sync {
+    fn publish(
+        &self,
+        task: TaskRequest,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), BusError>> + Send + '_>>;
+}
+
+impl TaskPublisher for InProcessBus {
+    fn publish(
+        &self,
+        task: TaskRequest,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), BusError>> + Send + '_>>
+    {
+        let outcome = self.publish_task(task);
+        Box::pin(std::future::ready(outcome))
+    }
+}
+
 /// The in-process bus of `ironrack serve`: one queue per site, one event
 /// stream. Tasks published before a site's agent subscribes wait in the
 /// site's queue.
@@ -74,6 +94,8 @@ pub struct InProcessBus {
 
 struct Inner {
     sites: Mutex<HashMap<String, SiteQueue>>,
+    /// When set, every site's tasks go to this one queue (`ironrack serve`).
+    catch_all: Option<String>,
     events_tx: mpsc::UnboundedSender<Event>,
     events_rx: Mutex<Option<mpsc::UnboundedReceiver<Event>>>,
 }
@@ -91,10 +113,21 @@ impl Default for InProcessBus {
 
 impl InProcessBus {
     pub fn new() -> InProcessBus {
+        Self::build(None)
+    }
+
+    /// A bus whose single agent, at `site`, serves the servers of every
+    /// site: the one-process setup, where all BMCs are reachable from here.
+    pub fn single_agent(site: &str) -> InProcessBus {
+        Self::build(Some(site.to_owned()))
+    }
+
+    fn build(catch_all: Option<String>) -> InProcessBus {
         let (events_tx, events_rx) = mpsc::unbounded_channel();
         InProcessBus {
             inner: Arc::new(Inner {
                 sites: Mutex::new(HashMap::new()),
+                catch_all,
                 events_tx,
                 events_rx: Mutex::new(Some(events_rx)),
             }),
@@ -111,7 +144,11 @@ impl InProcessBus {
     }
 
     pub fn publish_task(&self, task: TaskRequest) -> Result<(), BusError> {
-        let site = task.site.clone();
+        let site = self
+            .inner
+            .catch_all
+            .clone()
+            .unwrap_or_else(|| task.site.clone());
         self.with_site(&site, |q| q.tx.send(task).map_err(|_| BusError::Closed))
     }
 
@@ -178,6 +215,16 @@ mod tests {
         assert_eq!(ams.recv().await.unwrap().task_id, 1);
         assert_eq!(fra.recv().await.unwrap().task_id, 2);
         assert!(ams.try_recv().is_err());
+    }
+
+    #[tokio::test]
+    async fn a_single_agent_takes_every_site() {
+        let bus = InProcessBus::single_agent("local");
+        bus.publish_task(request(1, "ams")).unwrap();
+        bus.publish_task(request(2, "fra")).unwrap();
+        let mut local = bus.consume_site("local").unwrap();
+        assert_eq!(local.recv().await.unwrap().task_id, 1);
+        assert_eq!(local.recv().await.unwrap().task_id, 2);
     }
 
     #[tokio::test]

@@ -221,7 +221,7 @@ pub fn aes_encrypt(k2: &[u8], iv: [u8; 16], payload: &[u8]) -> Vec<u8> {
 /// Reverse of [`aes_encrypt`]; `None` if the data is not a whole number of
 /// blocks or the confidentiality trailer is malformed.
 pub fn aes_decrypt(k2: &[u8], data: &[u8]) -> Option<Vec<u8>> {
-    if data.len() < 32 || data.len() % 16 != 0 {
+    if data.len() < 32 || !data.len().is_multiple_of(16) {
         return None;
     }
     let mut key = [0u8; 16];
@@ -264,8 +264,8 @@ mod tests {
         assert_eq!(
             m,
             [
-                0xef, 0xfc, 0xdf, 0x6a, 0xe5, 0xeb, 0x2f, 0xa2, 0xd2, 0x74, 0x16, 0xd5, 0xf1,
-                0x84, 0xdf, 0x9c, 0x25, 0x9a, 0x7c, 0x79
+                0xef, 0xfc, 0xdf, 0x6a, 0xe5, 0xeb, 0x2f, 0xa2, 0xd2, 0x74, 0x16, 0xd5, 0xf1, 0x84,
+                0xdf, 0x9c, 0x25, 0x9a, 0x7c, 0x79
             ]
         );
         let m = AuthAlg::HmacSha256.mac(b"Jefe", &[b"what do ya want for nothing?"]);

@@ -417,6 +417,35 @@ pub fn peek_session_id(buf: &[u8]) -> Option<u32> {
     r.u32le("sid").ok()
 }
 
+/// The console session id a datagram from the BMC is meant for: the session
+/// id of an in-session packet, or the console session id carried in the
+/// payload of Open Session Response and RAKP 2/4 (13.18, 13.21, 13.23).
+/// `None` for session-less IPMI replies (auth capabilities, cipher suites),
+/// which can only be matched by peer address.
+pub fn demux_id(buf: &[u8]) -> Option<u32> {
+    let mut r = Reader::new(buf);
+    let rmcp = RmcpHeader::decode(&mut r).ok()?;
+    if rmcp.class != RMCP_CLASS_IPMI || r.u8("auth").ok()? != AUTH_TYPE_RMCP_PLUS {
+        return None;
+    }
+    let pt = r.u8("pt").ok()?;
+    if pt & 0x3F == 0x02 {
+        r.skip(6, "oem").ok()?;
+    }
+    let sid = r.u32le("sid").ok()?;
+    if sid != 0 {
+        return Some(sid);
+    }
+    match PayloadType::from_u8(pt) {
+        PayloadType::OpenSessionResponse | PayloadType::Rakp2 | PayloadType::Rakp4 => {
+            r.skip(6, "seq / length").ok()?;
+            r.skip(4, "tag / status / reserved").ok()?;
+            r.u32le("console session id").ok()
+        }
+        _ => None,
+    }
+}
+
 // ---------------------------------------------------------------------------
 // IPMI LAN message (spec 13.8)
 
@@ -469,7 +498,10 @@ pub struct Response {
 
 /// Two's-complement checksum: the covered bytes plus it sum to zero (13.8).
 pub fn checksum(bytes: &[u8]) -> u8 {
-    bytes.iter().fold(0u8, |a, b| a.wrapping_add(*b)).wrapping_neg()
+    bytes
+        .iter()
+        .fold(0u8, |a, b| a.wrapping_add(*b))
+        .wrapping_neg()
 }
 
 /// Encode a request message (rsAddr, netFn/LUN, chk1, rqAddr, rqSeq/LUN,
@@ -614,6 +646,31 @@ mod tests {
     }
 
     #[test]
+    fn demux_by_console_session_id() {
+        let h = |pt, sid| V2Header {
+            encrypted: false,
+            authenticated: false,
+            payload_type: pt,
+            session_id: sid,
+            session_seq: 0,
+        };
+        // Open Session Response: tag, status, priv, reserved, console sid.
+        let p = encode_v2(
+            &h(PayloadType::OpenSessionResponse, 0),
+            &[1, 0, 4, 0, 0x78, 0x56, 0x34, 0x12, 9, 9, 9, 9],
+        );
+        assert_eq!(demux_id(&p), Some(0x1234_5678));
+        let p = encode_v2(&h(PayloadType::Ipmi, 0xAABB), &[0; 8]);
+        assert_eq!(demux_id(&p), Some(0xAABB));
+        // Session-less IPMI reply: only the peer address can tell.
+        assert_eq!(
+            demux_id(&encode_v2(&h(PayloadType::Ipmi, 0), &[0; 8])),
+            None
+        );
+        assert_eq!(demux_id(&p[..9]), None);
+    }
+
+    #[test]
     fn v15_and_asf() {
         let msg = encode_request(&Request::new(NetFn::APP, 0x38, vec![0x8e, 4]), 0);
         let pkt = encode_v15_sessionless(&msg);
@@ -621,8 +678,8 @@ mod tests {
         let ping = encode_asf_ping(7);
         assert_eq!(ping, [6, 0, 0xff, 6, 0, 0, 0x11, 0xbe, 0x80, 7, 0, 0]);
         let pong = [
-            6, 0, 0xff, 6, 0, 0, 0x11, 0xbe, 0x40, 7, 0, 16, 0, 0, 0x11, 0xbe, 0, 0, 0, 0, 0x81,
-            0, 0, 0, 0, 0, 0, 0,
+            6, 0, 0xff, 6, 0, 0, 0x11, 0xbe, 0x40, 7, 0, 16, 0, 0, 0x11, 0xbe, 0, 0, 0, 0, 0x81, 0,
+            0, 0, 0, 0, 0, 0,
         ];
         let p = decode_asf_pong(&pong).unwrap();
         assert_eq!(p.tag, 7);

@@ -30,38 +30,34 @@ pub struct NewAudit<'a> {
     pub detail: Option<String>,
 }
 
-pub(crate) async fn insert_audit<'e, E>(exec: E, a: &NewAudit<'_>, at: i64) -> Result<()>
-where
-    E: sqlx::Executor<'e>,
-    for<'q> <E::Database as sqlx::Database>::Arguments: sqlx::IntoArguments<E::Database>,
-    for<'q> i64: sqlx::Encode<'q, E::Database> + sqlx::Type<E::Database>,
-    for<'q> Option<i64>: sqlx::Encode<'q, E::Database> + sqlx::Type<E::Database>,
-    for<'q> &'q str: sqlx::Encode<'q, E::Database> + sqlx::Type<E::Database>,
-    for<'q> Option<String>: sqlx::Encode<'q, E::Database> + sqlx::Type<E::Database>,
-{
-    sqlx::query(
-        "INSERT INTO audit (at, user_id, username, tenant_id, action, object_type, object_id, source, result, detail) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
-    )
-    .bind(at)
-    .bind(a.user_id)
-    .bind(a.username)
-    .bind(a.tenant_id)
-    .bind(a.action)
-    .bind(a.object_type)
-    .bind(a.object_id.clone())
-    .bind(a.source)
-    .bind(a.result)
-    .bind(a.detail.clone())
-    .execute(exec)
-    .await?;
-    Ok(())
+/// The insert of one audit entry, as a query to run on a pool or inside a
+/// transaction. A macro rather than a generic function: the query type is
+/// then concrete per backend, which keeps the callers' futures `Send`.
+macro_rules! insert_audit {
+    ($a:expr, $at:expr) => {
+        sqlx::query(
+            "INSERT INTO audit (at, user_id, username, tenant_id, action, object_type, object_id, source, result, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind($at)
+        .bind($a.user_id)
+        .bind($a.username)
+        .bind($a.tenant_id)
+        .bind($a.action)
+        .bind($a.object_type)
+        .bind($a.object_id.clone())
+        .bind($a.source)
+        .bind($a.result)
+        .bind($a.detail.clone())
+    };
 }
+pub(crate) use insert_audit;
 
 impl Store {
     pub async fn record_audit(&self, a: &NewAudit<'_>) -> Result<()> {
         let now = now_ms();
-        on_pool!(self, p => insert_audit(p, a, now).await)
+        on_pool!(self, p => insert_audit!(a, now).execute(p).await.map(|_| ())?);
+        Ok(())
     }
 
     /// Newest first; `tenant_id` scopes a customer to its own tenant.

@@ -108,7 +108,7 @@ impl Store {
                 .fetch_one(&mut *tx).await
                 .map_err(|e| StoreError::from_write(e, "task"))?;
             let audit = NewAudit { object_id: Some(format!("task:{id}")), ..audit };
-            insert_audit(&mut *tx, &audit, now).await?;
+            insert_audit!(audit, now).execute(&mut *tx).await?;
             tx.commit().await?;
             id
         });

@@ -1,0 +1,452 @@
+//! The public JSON shapes. Only this crate knows them; the store's records
+//! are mapped here, and secrets have no field to travel in.
+
+use ironrack_core::{PowerState, Role, TaskState};
+use ironrack_store::{AuditEntry, Server, Site, Task, TaskMessage, Tenant, TokenRow, User};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+/// RFC 3339 with milliseconds, UTC.
+pub fn time(ms: i64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_millis(ms.max(0) as u64);
+    humantime::format_rfc3339_millis(t).to_string()
+}
+
+fn opt_time(ms: Option<i64>) -> Option<String> {
+    ms.map(time)
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Health {
+    pub status: &'static str,
+    pub version: &'static str,
+    pub database: &'static str,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    pub username: String,
+    pub password: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LoginResponse {
+    /// Use as `Authorization: Bearer <token>`; also set as an HttpOnly cookie.
+    pub token: String,
+    pub expires_at: String,
+    pub user: UserOut,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct UserOut {
+    pub id: i64,
+    pub username: String,
+    pub role: Role,
+    pub tenant: Option<String>,
+    pub pin_set: bool,
+    pub disabled: bool,
+    pub created_at: String,
+}
+
+impl From<&User> for UserOut {
+    fn from(u: &User) -> UserOut {
+        UserOut {
+            id: u.id,
+            username: u.username.clone(),
+            role: u.role,
+            tenant: u.tenant_name.clone(),
+            pin_set: u.pin_hash.is_some(),
+            disabled: u.disabled,
+            created_at: time(u.created_at),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PinRequest {
+    /// 4 to 12 digits.
+    pub pin: String,
+    /// The caller's current password: a stolen session cannot set a PIN.
+    pub password: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PasswordChange {
+    pub current_password: String,
+    pub new_password: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    pub name: String,
+    /// Days until the token stops working; no expiry when absent.
+    pub expires_in_days: Option<u32>,
+    /// Restrict the token to these servers.
+    pub server_ids: Option<Vec<i64>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenOut {
+    pub id: i64,
+    pub name: String,
+    pub expires_at: Option<String>,
+    pub server_ids: Option<Vec<i64>>,
+    pub created_at: String,
+    pub last_used_at: Option<String>,
+}
+
+impl From<&TokenRow> for TokenOut {
+    fn from(t: &TokenRow) -> TokenOut {
+        TokenOut {
+            id: t.id,
+            name: t.name.clone(),
+            expires_at: opt_time(t.expires_at),
+            server_ids: t.server_ids.clone(),
+            created_at: time(t.created_at),
+            last_used_at: opt_time(t.last_used_at),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenCreated {
+    pub id: i64,
+    pub name: String,
+    /// The secret, shown this once: only its hash is stored.
+    pub token: String,
+    pub expires_at: Option<String>,
+    pub server_ids: Option<Vec<i64>>,
+    pub created_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct List<T> {
+    pub items: Vec<T>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Paged<T> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NameRequest {
+    pub name: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TenantOut {
+    pub id: i64,
+    pub name: String,
+    pub created_at: String,
+}
+
+impl From<&Tenant> for TenantOut {
+    fn from(t: &Tenant) -> TenantOut {
+        TenantOut {
+            id: t.id,
+            name: t.name.clone(),
+            created_at: time(t.created_at),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserCreate {
+    pub username: String,
+    pub password: String,
+    pub role: Role,
+    /// Tenant name; required for customers.
+    pub tenant: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UserPatch {
+    pub password: Option<String>,
+    pub role: Option<Role>,
+    /// Tenant name, or null to remove.
+    #[serde(default, deserialize_with = "double_option")]
+    pub tenant: Option<Option<String>>,
+    pub disabled: Option<bool>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct UserQuery {
+    /// Only this tenant's users.
+    pub tenant: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SiteCreate {
+    pub name: String,
+    #[serde(default)]
+    pub location: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SiteOut {
+    pub id: i64,
+    pub name: String,
+    pub location: String,
+    pub created_at: String,
+}
+
+impl From<&Site> for SiteOut {
+    fn from(s: &Site) -> SiteOut {
+        SiteOut {
+            id: s.id,
+            name: s.name.clone(),
+            location: s.location.clone(),
+            created_at: time(s.created_at),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BmcIn {
+    /// `ipmi`, `redfish`, `fence:<agent>` or `fake`.
+    pub driver: String,
+    pub address: String,
+    /// Defaults to 623 for IPMI, 443 for Redfish.
+    pub port: Option<u16>,
+    #[serde(default)]
+    pub username: String,
+    /// Write-only: stored encrypted, never returned.
+    pub password: Option<String>,
+    #[serde(default = "empty_object")]
+    pub options: serde_json::Value,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BmcPatch {
+    pub driver: Option<String>,
+    pub address: Option<String>,
+    pub port: Option<u16>,
+    pub username: Option<String>,
+    /// A new password, or null to remove it.
+    #[serde(default, deserialize_with = "double_option")]
+    pub password: Option<Option<String>>,
+    pub options: Option<serde_json::Value>,
+}
+
+fn empty_object() -> serde_json::Value {
+    serde_json::json!({})
+}
+
+/// Tells an absent field (`None`) from an explicit null (`Some(None)`).
+fn double_option<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServerCreate {
+    pub name: String,
+    /// Site name.
+    pub site: String,
+    /// Tenant name; absent for a server in the hoster's own pool.
+    pub tenant: Option<String>,
+    #[serde(default)]
+    pub macs: Vec<String>,
+    pub bmc: BmcIn,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServerPatch {
+    pub name: Option<String>,
+    pub site: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    pub tenant: Option<Option<String>>,
+    pub macs: Option<Vec<String>>,
+    pub bmc: Option<BmcPatch>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ServerQuery {
+    /// Page size, 1 to 1000 (default 50).
+    pub limit: Option<i64>,
+    /// From a previous page's `next_cursor`.
+    pub cursor: Option<String>,
+    /// Site name.
+    pub site: Option<String>,
+    /// Tenant name.
+    pub tenant: Option<String>,
+    pub name_prefix: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct BmcOut {
+    pub driver: String,
+    pub address: String,
+    pub port: u16,
+    pub username: String,
+    pub password_set: bool,
+    pub options: serde_json::Value,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ServerOut {
+    pub id: i64,
+    pub name: String,
+    pub site: String,
+    pub tenant: Option<String>,
+    pub macs: Vec<String>,
+    /// Staff only: customers do not see how the BMC is reached.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bmc: Option<BmcOut>,
+    pub power_state: PowerState,
+    pub power_observed_at: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl ServerOut {
+    pub fn new(s: &Server, staff: bool) -> ServerOut {
+        ServerOut {
+            id: s.id,
+            name: s.name.clone(),
+            site: s.site_name.clone(),
+            tenant: s.tenant_name.clone(),
+            macs: s.macs.clone(),
+            bmc: staff.then(|| BmcOut {
+                driver: s.bmc.driver.clone(),
+                address: s.bmc.address.clone(),
+                port: s.bmc.port,
+                username: s.bmc.username.clone(),
+                password_set: s.bmc.has_password,
+                options: s.bmc.options.clone(),
+            }),
+            power_state: s.power_state,
+            power_observed_at: opt_time(s.power_observed_at),
+            created_at: time(s.created_at),
+            updated_at: time(s.updated_at),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PowerRequest {
+    pub action: ironrack_core::PowerAction,
+    /// The PIN, if not sent as `X-Ironrack-Pin`.
+    pub pin: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TaskOut {
+    pub id: i64,
+    pub server_id: i64,
+    pub server: String,
+    pub kind: String,
+    pub params: serde_json::Value,
+    pub state: TaskState,
+    pub result: Option<serde_json::Value>,
+    pub error: Option<String>,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+    pub messages: Vec<TaskMessageOut>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TaskMessageOut {
+    pub at: String,
+    pub message: String,
+}
+
+impl TaskOut {
+    pub fn new(t: &Task, messages: &[TaskMessage]) -> TaskOut {
+        TaskOut {
+            id: t.id,
+            server_id: t.server_id,
+            server: t.server_name.clone(),
+            kind: t.kind.clone(),
+            params: t.params.clone(),
+            state: t.state,
+            result: t.result.clone(),
+            error: t.error.clone(),
+            created_at: time(t.created_at),
+            started_at: opt_time(t.started_at),
+            finished_at: opt_time(t.finished_at),
+            messages: messages
+                .iter()
+                .map(|m| TaskMessageOut {
+                    at: time(m.at),
+                    message: m.message.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TaskQuery {
+    /// Only this server's tasks.
+    pub server: Option<i64>,
+    pub state: Option<TaskState>,
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AuditOut {
+    pub id: i64,
+    pub at: String,
+    pub user: String,
+    pub tenant_id: Option<i64>,
+    pub action: String,
+    /// `type:id` of the object acted on.
+    pub object: Option<String>,
+    pub source: String,
+    pub result: String,
+    pub detail: Option<String>,
+}
+
+impl From<&AuditEntry> for AuditOut {
+    fn from(a: &AuditEntry) -> AuditOut {
+        AuditOut {
+            id: a.id,
+            at: time(a.at),
+            user: a.username.clone(),
+            tenant_id: a.tenant_id,
+            action: a.action.clone(),
+            object: a.object_id.as_ref().map(|id| {
+                if id.contains(':') {
+                    id.clone()
+                } else {
+                    format!("{}:{id}", a.object_type)
+                }
+            }),
+            source: a.source.clone(),
+            result: a.result.clone(),
+            detail: a.detail.clone(),
+        }
+    }
+}

@@ -1,0 +1,228 @@
+//! Handlers, one module per resource. Each is a plain async function that
+//! takes `State`, the `Caller` and its input, and returns JSON or a problem.
+
+mod audit_log;
+mod servers;
+mod session;
+mod sites;
+mod tasks;
+mod tenants;
+mod tokens;
+mod users;
+
+use axum::extract::{FromRequestParts, Request, State};
+use axum::http::header;
+use axum::http::request::Parts;
+use axum::middleware::Next;
+use axum::response::Response;
+use ironrack_bus::{BmcTarget, TaskRequest};
+use ironrack_store::{Server, Task};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::auth::{Caller, SESSION_COOKIE, token_digest};
+use crate::dto::Health;
+use crate::{AppState, Problem};
+
+pub fn all(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
+    router
+        .routes(routes!(health))
+        .routes(routes!(session::login))
+        .routes(routes!(session::logout))
+        .routes(routes!(session::me))
+        .routes(routes!(session::set_pin))
+        .routes(routes!(session::change_password))
+        .routes(routes!(tokens::list, tokens::create))
+        .routes(routes!(tokens::revoke))
+        .routes(routes!(tenants::list, tenants::create))
+        .routes(routes!(tenants::get, tenants::delete))
+        .routes(routes!(users::list, users::create))
+        .routes(routes!(users::get, users::update, users::delete))
+        .routes(routes!(sites::list, sites::create))
+        .routes(routes!(sites::get, sites::delete))
+        .routes(routes!(servers::list, servers::create))
+        .routes(routes!(servers::get, servers::update, servers::delete))
+        .routes(routes!(servers::power))
+        .routes(routes!(tasks::list))
+        .routes(routes!(tasks::get))
+        .routes(routes!(tasks::cancel))
+        .routes(routes!(audit_log::list))
+        .routes(routes!(audit_log::get))
+}
+
+/// Liveness and the database's reachability; needs no token.
+#[utoipa::path(get, path = "/api/v1/health", tag = "system", security(()),
+    responses((status = 200, body = Health), (status = 503, body = Problem)))]
+async fn health(State(state): State<AppState>) -> Result<axum::Json<Health>, Problem> {
+    state.store.ping().await.map_err(|e| {
+        tracing::error!(error = %e, "health: database unreachable");
+        Problem::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "the database is unreachable",
+        )
+    })?;
+    Ok(axum::Json(Health {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+        database: state.store.backend(),
+    }))
+}
+
+/// Marks a presented credential that did not authenticate, so the 401 can
+/// say so rather than "no credentials".
+#[derive(Clone)]
+struct BadCredential;
+
+/// Resolves the bearer token or session cookie, once per request.
+pub async fn resolve_caller(
+    State(state): State<AppState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    if let Some(token) = presented_token(req.headers()) {
+        let (mut parts, body) = req.into_parts();
+        match state.store.token_by_hash(&token_digest(&token)).await {
+            Ok(Some((token, user))) => {
+                // Record use at most once a minute: a write per request
+                // would cost more than the request itself.
+                let stale = token
+                    .last_used_at
+                    .is_none_or(|t| ironrack_store::now_ms() - t > 60_000);
+                if stale && let Err(e) = state.store.touch_token(token.id).await {
+                    tracing::warn!(error = %e, "could not record token use");
+                }
+                parts.extensions.insert(Caller { user, token });
+            }
+            Ok(None) => {
+                parts.extensions.insert(BadCredential);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "token lookup failed");
+                return axum::response::IntoResponse::into_response(Problem::internal());
+            }
+        }
+        req = Request::from_parts(parts, body);
+    }
+    next.run(req).await
+}
+
+pub(crate) fn presented_token(headers: &axum::http::HeaderMap) -> Option<String> {
+    if let Some(value) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+    {
+        return value
+            .strip_prefix("Bearer ")
+            .or_else(|| value.strip_prefix("bearer "))
+            .map(|t| t.trim().to_owned());
+    }
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == SESSION_COOKIE)
+        .map(|(_, v)| v.to_owned())
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        if let Some(caller) = parts.extensions.get::<Caller>() {
+            return Ok(caller.clone());
+        }
+        if parts.extensions.get::<BadCredential>().is_some() {
+            return Err(Problem::unauthorized(
+                "the token is invalid, expired or revoked; log in again",
+            ));
+        }
+        Err(Problem::unauthorized(
+            "authentication required: send `Authorization: Bearer <token>` (POST /api/v1/auth/login gives one)",
+        ))
+    }
+}
+
+/// The request's source address.
+pub(crate) struct Source(pub std::net::IpAddr);
+
+impl<S: Send + Sync> FromRequestParts<S> for Source {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Source(crate::source_of(parts)))
+    }
+}
+
+/// Staff only; customers are told so plainly (the endpoint itself is public knowledge).
+pub(crate) fn require_staff(caller: &Caller) -> Result<(), Problem> {
+    if caller.is_staff() {
+        Ok(())
+    } else {
+        Err(Problem::forbidden(
+            "this needs an admin or operator account",
+        ))
+    }
+}
+
+pub(crate) fn require_admin(caller: &Caller) -> Result<(), Problem> {
+    if caller.role() == ironrack_core::Role::Admin {
+        Ok(())
+    } else {
+        Err(Problem::forbidden("this needs an admin account"))
+    }
+}
+
+/// Page size and cursor from query parameters.
+pub(crate) fn page_args(
+    limit: Option<i64>,
+    cursor: Option<&str>,
+) -> Result<(i64, Option<i64>), Problem> {
+    let limit = limit.unwrap_or(50);
+    if !(1..=1000).contains(&limit) {
+        return Err(Problem::invalid(
+            "limit",
+            "limit must be between 1 and 1000",
+        ));
+    }
+    let cursor = match cursor {
+        None | Some("") => None,
+        Some(c) => Some(
+            c.parse::<i64>()
+                .map_err(|_| Problem::invalid("cursor", "cursor is not one this API gave out"))?,
+        ),
+    };
+    Ok((limit, cursor))
+}
+
+pub(crate) fn cursor_out(next: Option<i64>) -> Option<String> {
+    next.map(|n| n.to_string())
+}
+
+/// Sends a task to the agent of its server's site.
+pub(crate) async fn publish(state: &AppState, task: &Task, server: &Server) -> Result<(), Problem> {
+    let password = state.store.bmc_password(server.id).await?;
+    let request = TaskRequest {
+        task_id: task.id,
+        server_id: server.id,
+        site: server.site_name.clone(),
+        kind: task.kind.clone(),
+        params: task.params.clone(),
+        bmc: BmcTarget {
+            driver: server.bmc.driver.clone(),
+            address: server.bmc.address.clone(),
+            port: server.bmc.port,
+            username: server.bmc.username.clone(),
+            password: password.map(|p| p.to_string()),
+            options: server.bmc.options.clone(),
+        },
+    };
+    state.tasks.publish(request).await.map_err(|e| {
+        tracing::error!(task = task.id, error = %e, "could not publish a task");
+        Problem::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "the task bus is unavailable; the task stays queued",
+        )
+    })
+}

@@ -1,0 +1,279 @@
+//! `ironrack serve`: the controller, the in-process bus and a local agent in
+//! one process, on SQLite unless told otherwise. Nothing else to install.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use ironrack_agent::{Agent, Drivers};
+use ironrack_api::{ApiConfig, AppState};
+use ironrack_bus::InProcessBus;
+use ironrack_core::Role;
+use ironrack_store::{NewUser, SecretBox, Store};
+use serde::Deserialize;
+
+#[derive(clap::Args, Debug)]
+pub struct ServeArgs {
+    /// A TOML file with any of the settings below (flags and IRONRACK_* win).
+    #[arg(long, env = "IRONRACK_CONFIG_FILE")]
+    config: Option<PathBuf>,
+    /// Where the SQLite database and the secret key live.
+    #[arg(long, env = "IRONRACK_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Address for the HTTP API and panel.
+    #[arg(long, env = "IRONRACK_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// `sqlite://FILE` (default: DATA_DIR/ironrack.db) or `postgres://...`.
+    #[arg(long, env = "IRONRACK_DATABASE_URL")]
+    database_url: Option<String>,
+    /// Password for the `admin` user created on first start (else a random
+    /// one is printed once).
+    #[arg(long, env = "IRONRACK_ADMIN_PASSWORD", hide_env_values = true)]
+    admin_password: Option<String>,
+    /// Key sealing BMC passwords, 64 hex digits (default: DATA_DIR/secret.key,
+    /// created on first start).
+    #[arg(long, env = "IRONRACK_SECRET_KEY", hide_env_values = true)]
+    secret_key: Option<String>,
+    /// Name of the local agent's site, created on first start.
+    #[arg(long, env = "IRONRACK_SITE")]
+    site: Option<String>,
+    /// Mark the session cookie Secure (when served over HTTPS).
+    #[arg(long, env = "IRONRACK_SECURE_COOKIE")]
+    secure_cookie: bool,
+    /// Log filter, e.g. `info` or `ironrack_api=debug`.
+    #[arg(long, env = "IRONRACK_LOG")]
+    log: Option<String>,
+}
+
+/// The settings a TOML file may hold.
+#[derive(Deserialize, Default, Debug)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    data_dir: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    database_url: Option<String>,
+    site: Option<String>,
+    secure_cookie: Option<bool>,
+    log: Option<String>,
+    /// e.g. "12h"
+    session_ttl: Option<String>,
+    login_failures: Option<usize>,
+    pin_failures: Option<usize>,
+}
+
+/// The effective settings: flags and environment over file over defaults.
+#[derive(Debug)]
+struct Settings {
+    data_dir: PathBuf,
+    listen: SocketAddr,
+    database_url: String,
+    site: String,
+    log: String,
+    api: ApiConfig,
+}
+
+fn settings(args: &ServeArgs) -> anyhow::Result<Settings> {
+    let file = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading the config file {}", path.display()))?;
+            toml::from_str::<FileConfig>(&text)
+                .with_context(|| format!("in the config file {}", path.display()))?
+        }
+        None => FileConfig::default(),
+    };
+    let data_dir = args
+        .data_dir
+        .clone()
+        .or(file.data_dir)
+        .unwrap_or_else(|| PathBuf::from("ironrack-data"));
+    let database_url = args
+        .database_url
+        .clone()
+        .or(file.database_url)
+        .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("ironrack.db").display()));
+    let mut api = ApiConfig {
+        secure_cookie: args.secure_cookie || file.secure_cookie.unwrap_or(false),
+        ..ApiConfig::default()
+    };
+    if let Some(ttl) = &file.session_ttl {
+        api.session_ttl =
+            humantime::parse_duration(ttl).with_context(|| format!("session_ttl = {ttl:?}"))?;
+    }
+    if let Some(n) = file.login_failures {
+        api.login_failures = n.max(1);
+    }
+    if let Some(n) = file.pin_failures {
+        api.pin_failures = n.max(1);
+    }
+    Ok(Settings {
+        listen: args
+            .listen
+            .or(file.listen)
+            .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+        site: args
+            .site
+            .clone()
+            .or(file.site)
+            .unwrap_or_else(|| "local".to_owned()),
+        log: args
+            .log
+            .clone()
+            .or(file.log)
+            .unwrap_or_else(|| "info".to_owned()),
+        data_dir,
+        database_url,
+        api,
+    })
+}
+
+fn secret_box(args: &ServeArgs, data_dir: &Path) -> anyhow::Result<SecretBox> {
+    match &args.secret_key {
+        Some(hex) => SecretBox::from_hex(hex).context("IRONRACK_SECRET_KEY"),
+        None => SecretBox::from_key_file(&data_dir.join("secret.key")).map_err(Into::into),
+    }
+}
+
+/// Creates `admin` on an empty database; prints a generated password once.
+async fn ensure_admin(store: &Store, given: Option<&str>) -> anyhow::Result<()> {
+    if store.count_users().await? > 0 {
+        return Ok(());
+    }
+    let (password, generated) = match given {
+        Some(p) if p.chars().count() >= 8 => (p.to_owned(), false),
+        Some(_) => bail!("the admin password needs at least 8 characters"),
+        None => (random_password(), true),
+    };
+    let hash = ironrack_api::hash_password(&password);
+    store
+        .create_user(NewUser {
+            username: "admin",
+            password_hash: &hash,
+            role: Role::Admin,
+            tenant_id: None,
+        })
+        .await?;
+    if generated {
+        println!("Created the user `admin` with password: {password}");
+        println!("(shown this once; change it with PUT /api/v1/me/password)");
+    } else {
+        println!("Created the user `admin` with the given password");
+    }
+    Ok(())
+}
+
+fn random_password() -> String {
+    use base64::Engine;
+    let mut bytes = [0u8; 15];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut bytes);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let s = settings(&args)?;
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&s.log).context("--log")?)
+        .with_target(false)
+        .init();
+    std::fs::create_dir_all(&s.data_dir)
+        .with_context(|| format!("creating {}", s.data_dir.display()))?;
+    let secrets = secret_box(&args, &s.data_dir)?;
+    let store = Store::connect(&s.database_url, secrets)
+        .await
+        .context("opening the database")?;
+    ensure_admin(&store, args.admin_password.as_deref()).await?;
+    if store.site_by_name(&s.site).await?.is_none() {
+        store.create_site(&s.site, "this machine").await?;
+    }
+
+    let bus = InProcessBus::single_agent(&s.site);
+    let events = bus.take_events().context("event stream already taken")?;
+    tokio::spawn(ironrack_api::apply_events(store.clone(), events));
+    let queue = bus
+        .consume_site(&s.site)
+        .context("site queue already taken")?;
+    tokio::spawn(Agent::new(s.site.clone(), Drivers::default(), bus.event_sender()).run(queue));
+
+    let state = AppState::new(store.clone(), Arc::new(bus), s.api.clone());
+    let resumed = ironrack_api::resume_unfinished(&state).await?;
+    let app = ironrack_api::router(state);
+    let listener = tokio::net::TcpListener::bind(s.listen)
+        .await
+        .with_context(|| format!("listening on {}", s.listen))?;
+    tracing::info!(
+        listen = %listener.local_addr()?,
+        database = store.backend(),
+        site = %s.site,
+        resumed,
+        startup_ms = started.elapsed().as_millis() as u64,
+        "ironrack serving"
+    );
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    tokio::time::timeout(Duration::from_secs(5), store.close())
+        .await
+        .ok();
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return ctrl_c.await.unwrap_or(()),
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    ctrl_c.await.ok();
+    tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct T {
+        #[command(flatten)]
+        serve: ServeArgs,
+    }
+
+    #[test]
+    fn flags_win_over_file_and_defaults_apply() {
+        let dir = std::env::temp_dir().join(format!("ironrack-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("ironrack.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\nsite = \"ams1\"\nsession_ttl = \"2h\"\n",
+        )
+        .unwrap();
+        let args = T::parse_from(["t", "--config", file.to_str().unwrap(), "--site", "fra1"]).serve;
+        let s = settings(&args).unwrap();
+        assert_eq!(s.listen.port(), 9000);
+        assert_eq!(s.site, "fra1");
+        assert_eq!(s.api.session_ttl, Duration::from_secs(7200));
+        assert_eq!(s.database_url, "sqlite://ironrack-data/ironrack.db");
+
+        std::fs::write(&file, "listne = \"x\"\n").unwrap();
+        let args = T::parse_from(["t", "--config", file.to_str().unwrap()]).serve;
+        let err = format!("{:#}", settings(&args).unwrap_err());
+        assert!(err.contains("unknown field `listne`"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
