@@ -187,13 +187,19 @@ fn without_prefix(text: &str) -> &str {
 /// The field serde names, e.g. "unknown field `colour`" or "missing field `name`"
 /// or a path like "bmc.port: invalid value".
 fn field_in(text: &str) -> Option<String> {
+    // A path before the message ("bmc.port: ...") is the most precise.
+    if let Some((path, _)) = text.split_once(": ")
+        && !path.contains(' ')
+        && path != "."
+    {
+        return Some(path.to_owned());
+    }
     for marker in ["unknown field `", "missing field `"] {
         if let Some(rest) = text.split(marker).nth(1) {
             return rest.split('`').next().map(str::to_owned);
         }
     }
-    let (path, _) = text.split_once(": ")?;
-    (!path.contains(' ')).then(|| path.to_owned())
+    None
 }
 
 #[cfg(test)]

@@ -237,8 +237,9 @@ pub async fn update(
     Path(id): Path<i64>,
     ApiJson(req): ApiJson<ServerPatch>,
 ) -> Result<impl IntoResponse, Problem> {
-    require_staff(&caller)?;
+    // Visibility first: another tenant's server is "not found", not "forbidden".
     let current = visible_server(&state, &caller, id).await?;
+    require_staff(&caller)?;
     let mut up = ServerUpdate::default();
     if let Some(name) = &req.name {
         up.name = Some(valid_name("name", name)?.to_owned());
@@ -287,8 +288,8 @@ pub async fn delete(
     caller: Caller,
     Path(id): Path<i64>,
 ) -> Result<impl IntoResponse, Problem> {
-    require_staff(&caller)?;
     let server = visible_server(&state, &caller, id).await?;
+    require_staff(&caller)?;
     state.store.delete_server(id).await?;
     Ok((
         StatusCode::NO_CONTENT,

@@ -1,0 +1,309 @@
+//! Starts the real `ironrack serve` binary for tests and talks to it over HTTP.
+
+#![allow(dead_code)]
+
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+
+pub const ADMIN_PASSWORD: &str = "admin-pass-123";
+
+#[derive(Clone, Copy, Debug)]
+pub enum Db {
+    Sqlite,
+    Postgres,
+}
+
+/// A running `ironrack serve`, killed (by its PID) when dropped.
+pub struct Server {
+    pub url: String,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    child: Option<Child>,
+    pub http: reqwest::Client,
+    /// Every response body seen, to check secrets never appear in one.
+    pub bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub content_type: String,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Value,
+}
+
+impl Reply {
+    #[track_caller]
+    pub fn expect(self, status: u16) -> Value {
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "unexpected status; body: {}",
+            self.body
+        );
+        if status >= 400 {
+            assert_eq!(
+                self.content_type, "application/problem+json",
+                "errors are problems"
+            );
+            assert!(
+                self.body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+                "problem without detail"
+            );
+        }
+        self.body
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Server {
+    pub async fn start(db: Db) -> Server {
+        let data_dir = std::env::temp_dir().join(format!(
+            "ironrack-it-{}-{}",
+            std::process::id(),
+            ironrack_store::now_ms() % 100_000_000 + rand_suffix()
+        ));
+        std::fs::create_dir_all(&data_dir).unwrap();
+        let database_url = match db {
+            Db::Sqlite => format!("sqlite://{}/ironrack.db", data_dir.display()),
+            Db::Postgres => ironrack_store::testing::fresh_postgres_url().await,
+        };
+        let mut server = Server {
+            url: String::new(),
+            data_dir,
+            database_url,
+            child: None,
+            http: reqwest::Client::new(),
+            bodies: Default::default(),
+        };
+        server.spawn().await;
+        server
+    }
+
+    /// Starts (or restarts) the process on the same data dir and database.
+    pub async fn spawn(&mut self) {
+        let port = free_port();
+        self.url = format!("http://127.0.0.1:{port}");
+        let log = std::fs::File::create(self.data_dir.join("serve.log")).unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_ironrack"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .arg("--data-dir")
+            .arg(&self.data_dir)
+            .args(["--database-url", &self.database_url])
+            .env("IRONRACK_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            .env("IRONRACK_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start ironrack serve");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Ok(r) = self
+                .http
+                .get(format!("{}/api/v1/health", self.url))
+                .send()
+                .await
+                && r.status() == 200
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "ironrack serve did not come up; log: {}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.data_dir.join("serve.log")).unwrap_or_default()
+    }
+
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        self.call_with(method, path, token, body, &[]).await
+    }
+
+    pub async fn call_with(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut req = self.http.request(method, format!("{}{path}", self.url));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = req.send().await.expect("request");
+        self.reply(resp).await
+    }
+
+    pub async fn reply(&self, resp: reqwest::Response) -> Reply {
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let content_type = headers
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let text = resp.text().await.unwrap_or_default();
+        self.bodies.lock().unwrap().push(text.clone());
+        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
+        Reply {
+            status,
+            content_type,
+            headers,
+            body,
+        }
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> Reply {
+        self.call(Method::GET, path, Some(token), None).await
+    }
+
+    pub async fn post(&self, path: &str, token: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, Some(token), Some(body)).await
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let body = self
+            .call(
+                Method::POST,
+                "/api/v1/auth/login",
+                None,
+                Some(json!({"username": username, "password": password})),
+            )
+            .await
+            .expect(200);
+        body["token"].as_str().unwrap().to_owned()
+    }
+
+    pub async fn admin(&self) -> String {
+        self.login("admin", ADMIN_PASSWORD).await
+    }
+
+    /// Creates a user with a password and a PIN, and returns its token.
+    pub async fn user(&self, admin: &str, name: &str, role: &str, tenant: Option<&str>) -> String {
+        let password = format!("{name}-password");
+        self.post(
+            "/api/v1/users",
+            admin,
+            json!({"username": name, "password": password, "role": role, "tenant": tenant}),
+        )
+        .await
+        .expect(201);
+        let token = self.login(name, &password).await;
+        self.call(
+            Method::PUT,
+            "/api/v1/me/pin",
+            Some(&token),
+            Some(json!({"pin": "2468", "password": password})),
+        )
+        .await
+        .expect(204);
+        token
+    }
+
+    pub async fn server(
+        &self,
+        admin: &str,
+        name: &str,
+        tenant: Option<&str>,
+        bmc_password: &str,
+    ) -> i64 {
+        let body = self
+            .post(
+                "/api/v1/servers",
+                admin,
+                json!({"name": name, "site": "local", "tenant": tenant, "macs": ["52:54:00:aa:bb:01"],
+                       "bmc": {"driver": "fake", "address": "10.1.2.3", "username": "ADMIN", "password": bmc_password}}),
+            )
+            .await
+            .expect(201);
+        body["id"].as_i64().unwrap()
+    }
+
+    /// Polls a task until it ends.
+    pub async fn wait_task(&self, token: &str, id: i64) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let task = self
+                .get(&format!("/api/v1/tasks/{id}"), token)
+                .await
+                .expect(200);
+            if ["succeeded", "failed", "cancelled"].contains(&task["state"].as_str().unwrap()) {
+                return task;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "task {id} did not finish: {task}"
+            );
+            tokio::time::sleep(Duration::from_millis(30)).await;
+        }
+    }
+}
+
+fn rand_suffix() -> i64 {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static N: AtomicI64 = AtomicI64::new(0);
+    N.fetch_add(1, Ordering::Relaxed) * 100_000_000
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// Runs a scenario against SQLite and against PostgreSQL.
+#[macro_export]
+macro_rules! both_databases {
+    ($($scenario:ident),* $(,)?) => {
+        $(
+            mod $scenario {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$scenario($crate::common::Server::start($crate::common::Db::Sqlite).await).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$scenario($crate::common::Server::start($crate::common::Db::Postgres).await).await;
+                }
+            }
+        )*
+    };
+}
