@@ -174,6 +174,21 @@ pub(crate) fn require_admin(caller: &Caller) -> Result<(), Problem> {
     }
 }
 
+/// The id of the site called `name`; an unknown one is the `site` field's fault.
+pub(crate) async fn site_named(state: &AppState, name: &str) -> Result<i64, Problem> {
+    let site = state.store.site_by_name(name).await?;
+    site.map(|s| s.id)
+        .ok_or_else(|| Problem::invalid("site", format!("unknown site `{name}`")))
+}
+
+/// The id of the tenant called `name`; an unknown one is the `tenant` field's fault.
+pub(crate) async fn tenant_named(state: &AppState, name: &str) -> Result<i64, Problem> {
+    let tenant = state.store.tenant_by_name(name).await?;
+    tenant
+        .map(|t| t.id)
+        .ok_or_else(|| Problem::invalid("tenant", format!("unknown tenant `{name}`")))
+}
+
 /// Page size and cursor from query parameters.
 pub(crate) fn page_args(
     limit: Option<i64>,

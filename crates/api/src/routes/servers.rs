@@ -8,7 +8,7 @@ use ironrack_core::{BmcDriver, MacAddress, validate_host};
 use ironrack_store::{NewAudit, NewServer, NewTask, Server, ServerFilter, ServerUpdate};
 
 use super::users::valid_name;
-use super::{Source, cursor_out, page_args, require_staff};
+use super::{Source, cursor_out, page_args, require_staff, site_named, tenant_named};
 use crate::audit::AuditNote;
 use crate::auth::Caller;
 use crate::dto::{
@@ -99,19 +99,6 @@ fn default_port(driver: &BmcDriver) -> u16 {
     }
 }
 
-async fn site_id(state: &AppState, name: &str) -> Result<i64, Problem> {
-    let site = state.store.site_by_name(name).await?;
-    site.map(|s| s.id)
-        .ok_or_else(|| Problem::invalid("site", format!("unknown site `{name}`")))
-}
-
-async fn tenant_id(state: &AppState, name: &str) -> Result<i64, Problem> {
-    let tenant = state.store.tenant_by_name(name).await?;
-    tenant
-        .map(|t| t.id)
-        .ok_or_else(|| Problem::invalid("tenant", format!("unknown tenant `{name}`")))
-}
-
 /// Servers the caller may see, a page at a time, oldest first.
 #[utoipa::path(get, path = "/api/v1/servers", tag = "servers", params(ServerQuery),
     responses((status = 200, body = Paged<ServerOut>), (status = 422, body = Problem)))]
@@ -122,11 +109,11 @@ pub async fn list(
 ) -> Result<Json<Paged<ServerOut>>, Problem> {
     let (limit, after_id) = page_args(q.limit, q.cursor.as_deref())?;
     let site_id = match &q.site {
-        Some(name) => Some(site_id(&state, name).await?),
+        Some(name) => Some(site_named(&state, name).await?),
         None => None,
     };
     let mut tenant = match &q.tenant {
-        Some(name) => match tenant_id(&state, name).await {
+        Some(name) => match tenant_named(&state, name).await {
             Ok(id) => Some(id),
             // A customer naming another tenant learns nothing: just no rows.
             Err(_) if !caller.is_staff() => Some(-1),
@@ -190,9 +177,9 @@ pub async fn create(
         password.as_deref(),
         options,
     )?;
-    let site_id = site_id(&state, &req.site).await?;
+    let site_id = site_named(&state, &req.site).await?;
     let tenant_id = match &req.tenant {
-        Some(t) => Some(tenant_id(&state, t).await?),
+        Some(t) => Some(tenant_named(&state, t).await?),
         None => None,
     };
     let server = state
@@ -245,10 +232,10 @@ pub async fn update(
         up.name = Some(valid_name("name", name)?.to_owned());
     }
     if let Some(site) = &req.site {
-        up.site_id = Some(site_id(&state, site).await?);
+        up.site_id = Some(site_named(&state, site).await?);
     }
     up.tenant_id = match &req.tenant {
-        Some(Some(t)) => Some(Some(tenant_id(&state, t).await?)),
+        Some(Some(t)) => Some(Some(tenant_named(&state, t).await?)),
         Some(None) => Some(None),
         None => None,
     };

@@ -5,8 +5,8 @@ use axum::response::IntoResponse;
 use ironrack_core::Role;
 use ironrack_store::{NewUser, UserUpdate};
 
-use super::require_admin;
 use super::session::check_password_strength;
+use super::{require_admin, tenant_named};
 use crate::audit::AuditNote;
 use crate::auth::{Caller, hash_password};
 use crate::dto::{List, UserCreate, UserOut, UserPatch, UserQuery};
@@ -37,13 +37,6 @@ pub(crate) fn valid_name<'a>(field: &str, name: &'a str) -> Result<&'a str, Prob
     }
 }
 
-async fn tenant_id(state: &AppState, field: &str, name: &str) -> Result<i64, Problem> {
-    let tenant = state.store.tenant_by_name(name).await?;
-    tenant
-        .map(|t| t.id)
-        .ok_or_else(|| Problem::invalid(field, format!("unknown tenant `{name}`")))
-}
-
 /// A customer belongs to exactly one tenant; staff to none.
 fn check_role_tenant(role: Role, tenant: Option<i64>) -> Result<(), Problem> {
     match (role, tenant) {
@@ -65,7 +58,7 @@ pub async fn list(
 ) -> Result<Json<List<UserOut>>, Problem> {
     require_admin(&caller)?;
     let tenant = match &q.tenant {
-        Some(name) => Some(tenant_id(&state, "tenant", name).await?),
+        Some(name) => Some(tenant_named(&state, name).await?),
         None => None,
     };
     let users = state.store.list_users(tenant).await?;
@@ -86,7 +79,7 @@ pub async fn create(
     let username = valid_name("username", &req.username)?;
     check_password_strength("password", &req.password)?;
     let tenant = match &req.tenant {
-        Some(name) => Some(tenant_id(&state, "tenant", name).await?),
+        Some(name) => Some(tenant_named(&state, name).await?),
         None => None,
     };
     check_role_tenant(req.role, tenant)?;
@@ -143,7 +136,7 @@ pub async fn update(
         check_password_strength("password", pw)?;
     }
     let tenant = match &req.tenant {
-        Some(Some(name)) => Some(Some(tenant_id(&state, "tenant", name).await?)),
+        Some(Some(name)) => Some(Some(tenant_named(&state, name).await?)),
         Some(None) => Some(None),
         None => None,
     };

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Runs every check and test of ironrack on a Debian 12 machine, installing
+# what the tests need first (Debian packages; Rust must already be there).
+# Usage: scripts/test-all.sh        (as root, or with sudo for apt-get)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\n== %s\n' "$*"; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# --- Debian packages -------------------------------------------------------
+# ipmi_sim + ipmitool: real BMCs and the reference client for the IPMI tests;
+# postgresql: the second store backend; pg_dump checks secrets at rest.
+need=()
+command -v ipmi_sim >/dev/null || need+=(openipmi)
+command -v ipmitool >/dev/null || need+=(ipmitool)
+command -v pg_dump >/dev/null || need+=(postgresql-client)
+if ! command -v pg_ctlcluster >/dev/null && ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+    need+=(postgresql)
+fi
+command -v ss >/dev/null || need+=(iproute2)
+if [ ${#need[@]} -gt 0 ]; then
+    say "installing ${need[*]}"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# --- PostgreSQL ------------------------------------------------------------
+if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+    say "starting PostgreSQL"
+    version=$(ls /etc/postgresql | sort -V | tail -n 1)
+    as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start
+    for _ in $(seq 50); do pg_isready -h 127.0.0.1 -p 5432 -q && break; sleep 0.2; done
+fi
+if [ -z "${IRONRACK_TEST_PG:-}" ]; then
+    if psql "postgres://postgres@127.0.0.1:5432/postgres" -qtAc 'select 1' >/dev/null 2>&1; then
+        export IRONRACK_TEST_PG="postgres://postgres@127.0.0.1:5432/postgres"
+    else
+        # A stock Debian cluster wants passwords over TCP: use a test role.
+        say "creating the PostgreSQL role ironrack_test"
+        as_root su postgres -c "psql -qc \"DO \\\$\\\$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname='ironrack_test') THEN CREATE ROLE ironrack_test LOGIN CREATEDB PASSWORD 'ironrack-test'; END IF; END\\\$\\\$\""
+        export IRONRACK_TEST_PG="postgres://ironrack_test:ironrack-test@127.0.0.1:5432/postgres"
+    fi
+fi
+
+# --- Rust checks and tests ---------------------------------------------------
+say "cargo fmt --check"
+cargo fmt --all -- --check
+say "cargo clippy"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+say "cargo test"
+status=0
+cargo test --workspace --locked -- --test-threads=2 || status=$?
+
+# Test databases are disposable; drop the ones this run made.
+psql "$IRONRACK_TEST_PG" -qtAc "select datname from pg_database where datname like 'ironrack_test_%'" 2>/dev/null |
+    while read -r db; do psql "$IRONRACK_TEST_PG" -qc "drop database if exists \"$db\"" >/dev/null 2>&1 || true; done
+exit $status
