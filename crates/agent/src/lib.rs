@@ -8,11 +8,11 @@ mod driver;
 
 use std::sync::Arc;
 
-use ironrack_bus::{Event, EventSender, TaskRequest};
+use ironrack_bus::{Delivery, Event, EventSender, TaskRequest};
 use ironrack_core::{PowerAction, TaskEvent, TaskEventKind};
 use tokio::sync::{Semaphore, mpsc};
 
-pub use driver::{DriverError, Drivers, FakeMachines};
+pub use driver::{DriverError, Drivers, FakeMachines, IpmiMachines, ipmi_config};
 
 /// Runs tasks for one site until the queue closes.
 pub struct Agent {
@@ -33,39 +33,65 @@ impl Agent {
         }
     }
 
-    pub async fn run(self, mut tasks: mpsc::UnboundedReceiver<TaskRequest>) {
+    /// Runs tasks from an in-process queue (nothing to acknowledge).
+    pub async fn run(self, tasks: mpsc::UnboundedReceiver<TaskRequest>) {
+        self.run_deliveries(ironrack_bus::unacked_deliveries(tasks))
+            .await
+    }
+
+    /// Runs delivered tasks. A delivery is acknowledged only after the
+    /// task's final event is published, so a task whose agent dies midway is
+    /// delivered again.
+    pub async fn run_deliveries(self, mut tasks: mpsc::Receiver<Delivery<TaskRequest>>) {
         tracing::info!(site = %self.site, "agent running");
-        while let Some(task) = tasks.recv().await {
+        while let Some(delivery) = tasks.recv().await {
             let Ok(permit) = self.slots.clone().acquire_owned().await else {
                 break;
             };
             let drivers = self.drivers.clone();
             let events = self.events.clone();
             tokio::spawn(async move {
-                run_task(&drivers, &events, task).await;
+                let Delivery { message, settler } = delivery;
+                let task_id = message.task_id;
+                let settled = match run_task(&drivers, &events, message).await {
+                    Ok(()) => settler.ack().await,
+                    // Not reported: let the bus deliver it again.
+                    Err(e) => {
+                        tracing::warn!(task = task_id, error = %e, "could not report a task's result");
+                        settler.nack().await
+                    }
+                };
+                if let Err(e) = settled {
+                    tracing::warn!(task = task_id, error = %e, "could not settle a task delivery");
+                }
                 drop(permit);
             });
         }
     }
 }
 
-/// Reports events for one task: started, then succeeded or failed.
-async fn run_task(drivers: &Drivers, events: &EventSender, task: TaskRequest) {
+/// Reports events for one task: started, then succeeded or failed. Errs
+/// only when the final event could not be published.
+async fn run_task(
+    drivers: &Drivers,
+    events: &EventSender,
+    task: TaskRequest,
+) -> Result<(), ironrack_bus::BusError> {
     let report = |seq, what| {
-        // The controller is gone only at shutdown; nothing to do then.
-        let _ = events.send(Event::Task(TaskEvent {
+        events.send(Event::Task(TaskEvent {
             task_id: task.task_id,
             seq,
             what,
-        }));
+        }))
     };
-    report(1, TaskEventKind::Started);
+    // A lost "started" is harmless: the final event carries the outcome.
+    let _ = report(1, TaskEventKind::Started).await;
     let outcome = match task.kind.as_str() {
         "power" => run_power(drivers, events, &task).await,
         other => Err(DriverError::Unsupported(format!("task kind `{other}`"))),
     };
     match outcome {
-        Ok(result) => report(2, TaskEventKind::Succeeded { result }),
+        Ok(result) => report(2, TaskEventKind::Succeeded { result }).await,
         Err(e) => {
             tracing::warn!(task = task.task_id, server = task.server_id, error = %e, "task failed");
             report(
@@ -74,6 +100,7 @@ async fn run_task(drivers: &Drivers, events: &EventSender, task: TaskRequest) {
                     error: e.to_string(),
                 },
             )
+            .await
         }
     }
 }
@@ -90,10 +117,12 @@ async fn run_power(
         .and_then(PowerAction::parse)
         .ok_or_else(|| DriverError::BadRequest("power task without a valid `action`".into()))?;
     let state = drivers.power(task.server_id, &task.bmc, action).await?;
-    let _ = events.send(Event::Power {
-        server_id: task.server_id,
-        state,
-    });
+    let _ = events
+        .send(Event::Power {
+            server_id: task.server_id,
+            state,
+        })
+        .await;
     Ok(serde_json::json!({ "action": action.as_str(), "power": state.as_str() }))
 }
 

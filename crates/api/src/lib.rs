@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use ironrack_bus::{Event, TaskPublisher};
+use ironrack_bus::{Delivery, Event, TaskPublisher};
 use ironrack_store::Store;
 use tokio::sync::mpsc;
 use utoipa::OpenApi;
@@ -140,16 +140,33 @@ pub fn router(state: AppState) -> Router {
     .with_state(state)
 }
 
-/// Applies agents' events to the store until the bus closes. Events are
-/// idempotent (task id + sequence), so redeliveries are harmless.
-pub async fn apply_events(store: Store, mut events: mpsc::UnboundedReceiver<Event>) {
-    while let Some(event) = events.recv().await {
+/// Applies agents' events to the store until the bus closes, acknowledging
+/// each once stored. Events are idempotent (task id + sequence), so
+/// redeliveries are harmless.
+pub async fn apply_events(store: Store, mut events: mpsc::Receiver<Delivery<Event>>) {
+    while let Some(Delivery {
+        message: event,
+        settler,
+    }) = events.recv().await
+    {
         let outcome = match &event {
-            Event::Task(ev) => store.apply_task_event(ev).await.map(|_| ()),
+            Event::Task(ev) => match store.apply_task_event(ev).await {
+                // An event for a task that no longer exists is done with.
+                Err(ironrack_store::StoreError::NotFound(_)) => Ok(()),
+                other => other.map(|_| ()),
+            },
             Event::Power { server_id, state } => store.set_power_state(*server_id, *state).await,
+            Event::Heartbeat { .. } => Ok(()),
         };
-        if let Err(e) = outcome {
-            tracing::warn!(?event, error = %e, "could not apply an agent's event");
+        let settled = match outcome {
+            Ok(()) => settler.ack().await,
+            Err(e) => {
+                tracing::warn!(?event, error = %e, "could not apply an agent's event; it will come again");
+                settler.nack().await
+            }
+        };
+        if let Err(e) = settled {
+            tracing::warn!(error = %e, "could not settle an event delivery");
         }
     }
 }

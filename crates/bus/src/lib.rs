@@ -55,13 +55,97 @@ pub struct TaskRequest {
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum Event {
     Task(TaskEvent),
-    Power { server_id: i64, state: PowerState },
+    Power {
+        server_id: i64,
+        state: PowerState,
+    },
+    /// An agent is alive and serving `site`.
+    Heartbeat {
+        site: String,
+        agent: String,
+        version: String,
+    },
+}
+
+/// Wraps an in-process queue as deliveries with nothing to acknowledge.
+pub fn unacked_deliveries<T: Send + 'static>(
+    mut rx: mpsc::UnboundedReceiver<T>,
+) -> mpsc::Receiver<Delivery<T>> {
+    let (tx, out) = mpsc::channel(64);
+    tokio::spawn(async move {
+        while let Some(message) = rx.recv().await {
+            if tx.send(Delivery::unacked(message)).await.is_err() {
+                break;
+            }
+        }
+    });
+    out
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum BusError {
     #[error("the bus is closed")]
     Closed,
+    #[error("the broker is unreachable: {0}")]
+    Unreachable(String),
+    #[error("the broker did not confirm the message: {0}")]
+    NotConfirmed(String),
+    #[error("a message could not be encoded or decoded: {0}")]
+    Codec(String),
+}
+
+type BoxFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send>>;
+
+/// How a transport settles one delivered message.
+pub trait Settle: Send {
+    /// `done`: the message was handled (ack). Otherwise it goes back to be
+    /// delivered again, or to the dead-letter queue after too many tries.
+    fn settle(self: Box<Self>, done: bool) -> BoxFuture<Result<(), BusError>>;
+}
+
+/// The pending acknowledgement of a delivered message. Dropping it without
+/// settling leaves the message to the transport: a broker redelivers it
+/// when the connection closes.
+pub struct Settler(Option<Box<dyn Settle>>);
+
+impl Settler {
+    /// For transports with nothing to acknowledge (in-process).
+    pub fn none() -> Settler {
+        Settler(None)
+    }
+
+    pub fn new(settle: Box<dyn Settle>) -> Settler {
+        Settler(Some(settle))
+    }
+
+    pub async fn ack(self) -> Result<(), BusError> {
+        match self.0 {
+            Some(s) => s.settle(true).await,
+            None => Ok(()),
+        }
+    }
+
+    pub async fn nack(self) -> Result<(), BusError> {
+        match self.0 {
+            Some(s) => s.settle(false).await,
+            None => Ok(()),
+        }
+    }
+}
+
+/// A message from the bus with its acknowledgement.
+pub struct Delivery<T> {
+    pub message: T,
+    pub settler: Settler,
+}
+
+impl<T> Delivery<T> {
+    pub fn unacked(message: T) -> Delivery<T> {
+        Delivery {
+            message,
+            settler: Settler::none(),
+        }
+    }
 }
 
 /// Where the controller hands tasks. Publishing returns once the bus has
@@ -158,7 +242,7 @@ impl InProcessBus {
     }
 
     pub fn event_sender(&self) -> EventSender {
-        EventSender(self.inner.events_tx.clone())
+        EventSender::new(Arc::new(InProcessEvents(self.inner.events_tx.clone())))
     }
 
     /// The controller's single event stream.
@@ -171,13 +255,33 @@ impl InProcessBus {
     }
 }
 
+/// Publishes events, returning once the transport holds them (for a broker:
+/// after its confirm).
+pub trait EventPublisher: Send + Sync {
+    fn publish_event(&self, event: Event) -> BoxFuture<Result<(), BusError>>;
+}
+
 /// What an agent holds to report events.
 #[derive(Clone)]
-pub struct EventSender(mpsc::UnboundedSender<Event>);
+pub struct EventSender(Arc<dyn EventPublisher>);
 
 impl EventSender {
-    pub fn send(&self, event: Event) -> Result<(), BusError> {
-        self.0.send(event).map_err(|_| BusError::Closed)
+    pub fn new(publisher: Arc<dyn EventPublisher>) -> EventSender {
+        EventSender(publisher)
+    }
+
+    pub async fn send(&self, event: Event) -> Result<(), BusError> {
+        self.0.publish_event(event).await
+    }
+}
+
+struct InProcessEvents(mpsc::UnboundedSender<Event>);
+
+impl EventPublisher for InProcessEvents {
+    fn publish_event(&self, event: Event) -> BoxFuture<Result<(), BusError>> {
+        Box::pin(std::future::ready(
+            self.0.send(event).map_err(|_| BusError::Closed),
+        ))
     }
 }
 
@@ -236,7 +340,7 @@ mod tests {
             seq: 1,
             what: TaskEventKind::Started,
         });
-        bus.event_sender().send(ev.clone()).unwrap();
+        bus.event_sender().send(ev.clone()).await.unwrap();
         assert_eq!(events.recv().await.unwrap(), ev);
     }
 

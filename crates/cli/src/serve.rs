@@ -193,7 +193,10 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 
     let bus = InProcessBus::single_agent(&s.site);
     let events = bus.take_events().context("event stream already taken")?;
-    tokio::spawn(ironrack_api::apply_events(store.clone(), events));
+    tokio::spawn(ironrack_api::apply_events(
+        store.clone(),
+        ironrack_bus::unacked_deliveries(events),
+    ));
     let queue = bus
         .consume_site(&s.site)
         .context("site queue already taken")?;
