@@ -19,6 +19,7 @@ if ! command -v pg_ctlcluster >/dev/null && ! pg_isready -h 127.0.0.1 -p 5432 -q
     need+=(postgresql)
 fi
 command -v ss >/dev/null || need+=(iproute2)
+command -v rabbitmqctl >/dev/null || need+=(rabbitmq-server)
 if [ ${#need[@]} -gt 0 ]; then
     say "installing ${need[*]}"
     as_root apt-get update -qq
@@ -41,6 +42,13 @@ if [ -z "${IRONRACK_TEST_PG:-}" ]; then
         as_root su postgres -c "psql -qc \"DO \\\$\\\$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname='ironrack_test') THEN CREATE ROLE ironrack_test LOGIN CREATEDB PASSWORD 'ironrack-test'; END IF; END\\\$\\\$\""
         export IRONRACK_TEST_PG="postgres://ironrack_test:ironrack-test@127.0.0.1:5432/postgres"
     fi
+fi
+
+# --- RabbitMQ (the multi-site bus; one test restarts it on purpose) --------
+if ! rabbitmqctl -q status >/dev/null 2>&1; then
+    say "starting RabbitMQ"
+    as_root rabbitmq-server -detached
+    as_root rabbitmqctl -q await_startup --timeout 120
 fi
 
 # --- Rust checks and tests ---------------------------------------------------

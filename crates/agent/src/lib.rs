@@ -88,6 +88,7 @@ async fn run_task(
     let _ = report(1, TaskEventKind::Started).await;
     let outcome = match task.kind.as_str() {
         "power" => run_power(drivers, events, &task).await,
+        "boot_device" => run_boot_device(drivers, &task).await,
         other => Err(DriverError::Unsupported(format!("task kind `{other}`"))),
     };
     match outcome {
@@ -124,6 +125,16 @@ async fn run_power(
         })
         .await;
     Ok(serde_json::json!({ "action": action.as_str(), "power": state.as_str() }))
+}
+
+async fn run_boot_device(
+    drivers: &Drivers,
+    task: &TaskRequest,
+) -> Result<serde_json::Value, DriverError> {
+    let req: ironrack_core::BootRequest = serde_json::from_value(task.params.clone())
+        .map_err(|e| DriverError::BadRequest(format!("boot device task: {e}")))?;
+    drivers.boot_device(&task.bmc, req).await?;
+    serde_json::to_value(req).map_err(|e| DriverError::BadRequest(e.to_string()))
 }
 
 #[cfg(test)]

@@ -200,15 +200,40 @@ pub struct SiteOut {
     pub name: String,
     pub location: String,
     pub created_at: String,
+    /// Agents heard from at this site.
+    pub agents: Vec<AgentOut>,
 }
 
-impl From<&Site> for SiteOut {
-    fn from(s: &Site) -> SiteOut {
+#[derive(Serialize, ToSchema)]
+pub struct AgentOut {
+    pub name: String,
+    pub version: String,
+    pub last_seen: String,
+    /// Heard from within the last `AGENT_LIVE_MS`.
+    pub live: bool,
+}
+
+/// An agent that sent no heartbeat for this long counts as gone.
+pub const AGENT_LIVE_MS: i64 = 30_000;
+
+impl SiteOut {
+    pub fn new(s: &Site, agents: &[ironrack_store::AgentSeen]) -> SiteOut {
+        let now = ironrack_store::now_ms();
         SiteOut {
             id: s.id,
             name: s.name.clone(),
             location: s.location.clone(),
             created_at: time(s.created_at),
+            agents: agents
+                .iter()
+                .filter(|a| a.site == s.name)
+                .map(|a| AgentOut {
+                    name: a.name.clone(),
+                    version: a.version.clone(),
+                    last_seen: time(a.last_seen),
+                    live: now - a.last_seen < AGENT_LIVE_MS,
+                })
+                .collect(),
         }
     }
 }
@@ -365,6 +390,9 @@ pub struct TaskOut {
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
     pub messages: Vec<TaskMessageOut>,
+    /// Why a queued task is waiting, when that is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -394,6 +422,7 @@ impl TaskOut {
                     message: m.message.clone(),
                 })
                 .collect(),
+            note: None,
         }
     }
 }

@@ -12,6 +12,8 @@
 mod audit;
 mod auth;
 mod dto;
+mod events;
+mod idempotency;
 mod problem;
 mod routes;
 
@@ -68,6 +70,8 @@ pub struct AppState {
     pub tasks: Arc<dyn TaskPublisher>,
     pub config: Arc<ApiConfig>,
     limits: Arc<Limits>,
+    /// Fan-out of applied events to `GET /api/v1/events` streams.
+    notices: tokio::sync::broadcast::Sender<events::Notice>,
 }
 
 struct Limits {
@@ -89,6 +93,7 @@ impl AppState {
             tasks,
             config: Arc::new(config),
             limits: Arc::new(limits),
+            notices: tokio::sync::broadcast::channel(1024).0,
         }
     }
 }
@@ -134,6 +139,10 @@ pub fn router(state: AppState) -> Router {
     ))
     .layer(axum::middleware::from_fn_with_state(
         state.clone(),
+        idempotency::replay_or_record,
+    ))
+    .layer(axum::middleware::from_fn_with_state(
+        state.clone(),
         routes::resolve_caller,
     ))
     .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -141,24 +150,15 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Applies agents' events to the store until the bus closes, acknowledging
-/// each once stored. Events are idempotent (task id + sequence), so
-/// redeliveries are harmless.
-pub async fn apply_events(store: Store, mut events: mpsc::Receiver<Delivery<Event>>) {
+/// each once stored, and tells live event streams. Events are idempotent
+/// (task id + sequence), so redeliveries are harmless.
+pub async fn apply_events(state: AppState, mut events: mpsc::Receiver<Delivery<Event>>) {
     while let Some(Delivery {
         message: event,
         settler,
     }) = events.recv().await
     {
-        let outcome = match &event {
-            Event::Task(ev) => match store.apply_task_event(ev).await {
-                // An event for a task that no longer exists is done with.
-                Err(ironrack_store::StoreError::NotFound(_)) => Ok(()),
-                other => other.map(|_| ()),
-            },
-            Event::Power { server_id, state } => store.set_power_state(*server_id, *state).await,
-            Event::Heartbeat { .. } => Ok(()),
-        };
-        let settled = match outcome {
+        let settled = match apply_event(&state, &event).await {
             Ok(()) => settler.ack().await,
             Err(e) => {
                 tracing::warn!(?event, error = %e, "could not apply an agent's event; it will come again");
@@ -171,9 +171,52 @@ pub async fn apply_events(store: Store, mut events: mpsc::Receiver<Delivery<Even
     }
 }
 
+async fn apply_event(state: &AppState, event: &Event) -> Result<(), ironrack_store::StoreError> {
+    let store = &state.store;
+    let notice = match event {
+        Event::Task(ev) => match store.apply_task_event(ev).await {
+            Ok((task, true)) => Some(events::Notice {
+                tenant_id: task.tenant_id,
+                server_id: task.server_id,
+                kind: "task",
+                data: serde_json::to_value(dto::TaskOut::new(&task, &[])).unwrap_or_default(),
+            }),
+            Ok((_, false)) => None,
+            // An event for a task that no longer exists is done with.
+            Err(ironrack_store::StoreError::NotFound(_)) => None,
+            Err(e) => return Err(e),
+        },
+        Event::Power {
+            server_id,
+            state: power,
+        } => {
+            store.set_power_state(*server_id, *power).await?;
+            store.server(*server_id).await?.map(|s| events::Notice {
+                tenant_id: s.tenant_id,
+                server_id: s.id,
+                kind: "power",
+                data: serde_json::json!({ "server_id": s.id, "server": s.name, "power_state": power }),
+            })
+        }
+        Event::Heartbeat {
+            site,
+            agent,
+            version,
+        } => {
+            store.agent_heartbeat(site, agent, version).await?;
+            None
+        }
+    };
+    if let Some(n) = notice {
+        // No subscriber is not an error.
+        let _ = state.notices.send(n);
+    }
+    Ok(())
+}
+
 /// Hands unfinished tasks to the agents again, e.g. after a restart.
 pub async fn resume_unfinished(state: &AppState) -> Result<usize, ironrack_store::StoreError> {
-    let tasks = state.store.unfinished_tasks().await?;
+    let tasks = state.store.unfinished_tasks(state.tasks.durable()).await?;
     let mut resumed = 0;
     for task in tasks {
         let Some(server) = state.store.server(task.server_id).await? else {

@@ -14,6 +14,9 @@ use ironrack_core::{PowerState, TaskEvent};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+pub mod amqp;
+pub use amqp::{AmqpBus, AmqpConfig};
+
 /// How the agent reaches a server's BMC.
 #[derive(Clone, Serialize, Deserialize)]
 pub struct BmcTarget {
@@ -151,6 +154,12 @@ impl<T> Delivery<T> {
 /// Where the controller hands tasks. Publishing returns once the bus has
 /// taken responsibility for the task (for a broker: after its confirm).
 pub trait TaskPublisher: Send + Sync {
+    /// Whether published tasks survive a controller restart (a broker's
+    /// durable queues do; an in-process queue does not).
+    fn durable(&self) -> bool {
+        false
+    }
+
     fn publish(
         &self,
         task: TaskRequest,

@@ -1,6 +1,8 @@
 //! `ironrack`: the server processes (`serve`) and the API client commands.
 
 mod client;
+mod ipmi_cmd;
+mod lab;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -20,8 +22,19 @@ struct Cli {
 enum Command {
     /// Run everything in one process: API, in-process bus, a local agent, SQLite.
     Serve(serve::ServeArgs),
+    /// Run the API only; tasks go to site agents through RabbitMQ.
+    Controller(serve::ControllerArgs),
+    /// Run the agent of one site: take its tasks from RabbitMQ, drive its BMCs.
+    Agent(serve::AgentArgs),
     #[command(flatten)]
     Client(client::ClientCommand),
+    /// IPMI with ipmitool's options, commands and output (`ironrack ipmi -H h -U u -E power status`).
+    Ipmi(ipmi_cmd::IpmiArgs),
+    /// Lab tools: a virtual BMC.
+    Lab {
+        #[command(subcommand)]
+        cmd: lab::LabCommand,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -39,7 +52,11 @@ fn main() -> std::process::ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
+            Command::Controller(args) => serve::run_controller(args).await,
+            Command::Agent(args) => serve::run_agent(args).await,
             Command::Client(cmd) => client::run(cmd).await,
+            Command::Ipmi(args) => ipmi_cmd::run(args).await,
+            Command::Lab { cmd } => lab::run(cmd).await,
         }
     });
     match result {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 use ironrack_agent::{Agent, Drivers};
 use ironrack_api::{ApiConfig, AppState};
-use ironrack_bus::InProcessBus;
+use ironrack_bus::{AmqpBus, AmqpConfig, Event, InProcessBus};
 use ironrack_core::Role;
 use ironrack_store::{NewUser, SecretBox, Store};
 use serde::Deserialize;
@@ -171,38 +171,92 @@ fn random_password() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
 }
 
-pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
-    let started = Instant::now();
-    let s = settings(&args)?;
+/// Options of the multi-site processes: where the broker is.
+#[derive(clap::Args, Debug)]
+pub struct AmqpArgs {
+    /// RabbitMQ URL, e.g. amqp://guest:guest@127.0.0.1:5672/%2f
+    #[arg(long, env = "IRONRACK_AMQP", hide_env_values = true)]
+    amqp: String,
+    /// Prefix of exchange and queue names (one per ironrack installation).
+    #[arg(long, env = "IRONRACK_AMQP_PREFIX", default_value = "ironrack")]
+    amqp_prefix: String,
+    /// Unacknowledged tasks or events held at once per consumer.
+    #[arg(long, default_value_t = 32)]
+    prefetch: u16,
+    /// A message delivered this many times without success goes to the
+    /// dead-letter queue.
+    #[arg(long, default_value_t = 5)]
+    max_deliveries: u32,
+}
+
+impl AmqpArgs {
+    async fn connect(&self) -> anyhow::Result<AmqpBus> {
+        let cfg = AmqpConfig {
+            url: self.amqp.clone(),
+            prefix: self.amqp_prefix.clone(),
+            prefetch: self.prefetch,
+            max_deliveries: self.max_deliveries,
+        };
+        AmqpBus::connect(cfg)
+            .await
+            .context("connecting to RabbitMQ")
+    }
+}
+
+#[derive(clap::Args, Debug)]
+pub struct ControllerArgs {
+    #[command(flatten)]
+    common: ServeArgs,
+    #[command(flatten)]
+    amqp: AmqpArgs,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct AgentArgs {
+    /// The site whose tasks this agent runs.
+    #[arg(long, env = "IRONRACK_SITE")]
+    site: String,
+    /// This agent's name in heartbeats (default: the host name).
+    #[arg(long, env = "IRONRACK_AGENT_NAME")]
+    name: Option<String>,
+    #[command(flatten)]
+    amqp: AmqpArgs,
+    /// Log filter.
+    #[arg(long, env = "IRONRACK_LOG", default_value = "info")]
+    log: String,
+}
+
+fn init_logs(filter: &str) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&s.log).context("--log")?)
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(filter).context("--log")?)
         .with_target(false)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    Ok(())
+}
+
+/// Opens the store, creating the data dir, the admin user and the local
+/// site on first start.
+async fn open_store(args: &ServeArgs, s: &Settings) -> anyhow::Result<Store> {
     std::fs::create_dir_all(&s.data_dir)
         .with_context(|| format!("creating {}", s.data_dir.display()))?;
-    let secrets = secret_box(&args, &s.data_dir)?;
+    let secrets = secret_box(args, &s.data_dir)?;
     let store = Store::connect(&s.database_url, secrets)
         .await
         .context("opening the database")?;
     ensure_admin(&store, args.admin_password.as_deref()).await?;
-    if store.site_by_name(&s.site).await?.is_none() {
-        store.create_site(&s.site, "this machine").await?;
-    }
+    Ok(store)
+}
 
-    let bus = InProcessBus::single_agent(&s.site);
-    let events = bus.take_events().context("event stream already taken")?;
-    tokio::spawn(ironrack_api::apply_events(
-        store.clone(),
-        ironrack_bus::unacked_deliveries(events),
-    ));
-    let queue = bus
-        .consume_site(&s.site)
-        .context("site queue already taken")?;
-    tokio::spawn(Agent::new(s.site.clone(), Drivers::default(), bus.event_sender()).run(queue));
-
-    let state = AppState::new(store.clone(), Arc::new(bus), s.api.clone());
+/// Serves the API until a shutdown signal, after resuming unfinished tasks.
+async fn serve_api(
+    state: AppState,
+    s: &Settings,
+    started: Instant,
+    mode: &str,
+) -> anyhow::Result<()> {
+    let store = state.store.clone();
     let resumed = ironrack_api::resume_unfinished(&state).await?;
     let app = ironrack_api::router(state);
     let listener = tokio::net::TcpListener::bind(s.listen)
@@ -211,7 +265,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(
         listen = %listener.local_addr()?,
         database = store.backend(),
-        site = %s.site,
+        mode,
         resumed,
         startup_ms = started.elapsed().as_millis() as u64,
         "ironrack serving"
@@ -226,6 +280,90 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .ok();
     Ok(())
+}
+
+/// `ironrack serve`: API, in-process bus and one local agent.
+pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let s = settings(&args)?;
+    init_logs(&s.log)?;
+    let store = open_store(&args, &s).await?;
+    if store.site_by_name(&s.site).await?.is_none() {
+        store.create_site(&s.site, "this machine").await?;
+    }
+    let bus = InProcessBus::single_agent(&s.site);
+    let queue = bus
+        .consume_site(&s.site)
+        .context("site queue already taken")?;
+    tokio::spawn(Agent::new(s.site.clone(), Drivers::default(), bus.event_sender()).run(queue));
+    let events = bus.take_events().context("event stream already taken")?;
+    let state = AppState::new(store, Arc::new(bus), s.api.clone());
+    tokio::spawn(ironrack_api::apply_events(
+        state.clone(),
+        ironrack_bus::unacked_deliveries(events),
+    ));
+    serve_api(state, &s, started, "serve").await
+}
+
+/// `ironrack controller`: the API with tasks going to site agents through
+/// RabbitMQ; no agent inside.
+pub async fn run_controller(args: ControllerArgs) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let s = settings(&args.common)?;
+    init_logs(&s.log)?;
+    let store = open_store(&args.common, &s).await?;
+    let bus = args.amqp.connect().await?;
+    let events = bus
+        .consume_events()
+        .await
+        .context("consuming agents' events")?;
+    let state = AppState::new(store, Arc::new(bus), s.api.clone());
+    tokio::spawn(ironrack_api::apply_events(state.clone(), events));
+    serve_api(state, &s, started, "controller").await
+}
+
+/// How often an agent says it is alive.
+const HEARTBEAT: Duration = Duration::from_secs(10);
+
+/// `ironrack agent`: runs one site's tasks from RabbitMQ.
+pub async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
+    init_logs(&args.log)?;
+    let bus = args.amqp.connect().await?;
+    let tasks = bus
+        .consume_tasks(&args.site)
+        .await
+        .context("consuming the site's tasks")?;
+    let name = args.name.clone().unwrap_or_else(host_name);
+    let events = bus.event_sender();
+    let heartbeat = Event::Heartbeat {
+        site: args.site.clone(),
+        agent: name.clone(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+    };
+    let beats = events.clone();
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = beats.send(heartbeat.clone()).await {
+                tracing::warn!(error = %e, "heartbeat not sent");
+            }
+            tokio::time::sleep(HEARTBEAT).await;
+        }
+    });
+    tracing::info!(site = %args.site, agent = %name, "agent connected");
+    tokio::select! {
+        _ = Agent::new(args.site.clone(), Drivers::default(), events).run_deliveries(tasks) => {},
+        _ = shutdown_signal() => {},
+    }
+    bus.close().await;
+    Ok(())
+}
+
+fn host_name() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .map(|h| h.trim().to_owned())
+        .ok()
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "agent".to_owned())
 }
 
 async fn shutdown_signal() {

@@ -18,6 +18,9 @@ both_databases!(
     bad_input_is_named_and_writes_nothing,
     api_tokens_show_once_restrict_and_revoke,
     unfinished_tasks_resume_after_restart,
+    idempotency_keys_replay_the_first_response,
+    event_stream_shows_only_what_the_caller_may_see,
+    boot_device_is_a_pin_guarded_task,
 );
 
 async fn health_and_openapi(s: Server) {
@@ -675,4 +678,160 @@ async fn unfinished_tasks_resume_after_restart(mut s: Server) {
     let done = s.wait_task(&admin, task_id).await;
     assert_eq!(done["state"], "succeeded", "{done}");
     assert!(s.log().contains("resumed=1"), "{}", s.log());
+}
+
+async fn idempotency_keys_replay_the_first_response(s: Server) {
+    let admin = s.admin().await;
+    let id = s.server(&admin, "idem", None, "pw").await;
+    let post = |key: &'static str, path: String| {
+        let s = &s;
+        let admin = admin.clone();
+        async move {
+            s.call_with(
+                Method::POST,
+                &path,
+                Some(&admin),
+                Some(json!({"action": "status"})),
+                &[("idempotency-key", key)],
+            )
+            .await
+        }
+    };
+    let first = post("k-1", format!("/api/v1/servers/{id}/power")).await;
+    assert!(first.headers.get("idempotent-replayed").is_none());
+    let first = first.expect(202);
+    let again = post("k-1", format!("/api/v1/servers/{id}/power")).await;
+    assert_eq!(again.headers.get("idempotent-replayed").unwrap(), "true");
+    assert_eq!(
+        again.expect(202)["id"],
+        first["id"],
+        "a retry does not queue a second task"
+    );
+    let tasks = s
+        .get(&format!("/api/v1/tasks?server={id}"), &admin)
+        .await
+        .expect(200);
+    assert_eq!(tasks["items"].as_array().unwrap().len(), 1);
+    // The same key for another request is refused; a new key is a new task.
+    let other = post("k-1", format!("/api/v1/servers/{id}/boot-device"))
+        .await
+        .expect(422);
+    assert_eq!(other["field"], "Idempotency-Key");
+    let second = post("k-2", format!("/api/v1/servers/{id}/power"))
+        .await
+        .expect(202);
+    assert_ne!(second["id"], first["id"]);
+    // A failed request does not bind its key: fixed and retried, it runs.
+    let missing = post("k-3", "/api/v1/servers/999999/power".to_owned())
+        .await
+        .expect(404);
+    assert_eq!(missing["detail"], "server not found");
+    post("k-3", format!("/api/v1/servers/{id}/power"))
+        .await
+        .expect(202);
+}
+
+async fn event_stream_shows_only_what_the_caller_may_see(s: Server) {
+    let admin = s.admin().await;
+    for t in ["acme", "globex"] {
+        s.post("/api/v1/tenants", &admin, json!({"name": t}))
+            .await
+            .expect(201);
+    }
+    let carl = s.user(&admin, "carl", "customer", Some("acme")).await;
+    let mine = s.server(&admin, "acme-box", Some("acme"), "pw").await;
+    let theirs = s.server(&admin, "globex-box", Some("globex"), "pw").await;
+
+    let mut stream = s
+        .http
+        .get(format!("{}/api/v1/events", s.url))
+        .bearer_auth(&carl)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert!(
+        stream.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    // Another tenant's server changes first, then ours.
+    s.post(
+        &format!("/api/v1/servers/{theirs}/power"),
+        &admin,
+        json!({"action": "on"}),
+    )
+    .await
+    .expect(202);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    s.post(
+        &format!("/api/v1/servers/{mine}/power"),
+        &admin,
+        json!({"action": "on"}),
+    )
+    .await
+    .expect(202);
+
+    let mut text = String::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !text.contains("\"power_state\":\"on\"") {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        let chunk = tokio::time::timeout(left, stream.chunk())
+            .await
+            .expect("no power event in time")
+            .unwrap()
+            .unwrap();
+        text.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    assert!(text.contains("event: task"), "{text}");
+    assert!(text.contains("event: power"), "{text}");
+    assert!(text.contains("acme-box"), "{text}");
+    assert!(
+        !text.contains("globex-box"),
+        "another tenant's events leaked: {text}"
+    );
+    assert!(!text.contains(&format!("\"server_id\":{theirs}")), "{text}");
+}
+
+async fn boot_device_is_a_pin_guarded_task(s: Server) {
+    let admin = s.admin().await;
+    let id = s.server(&admin, "bootme", None, "pw").await;
+    let path = format!("/api/v1/servers/{id}/boot-device");
+    s.post(&path, &admin, json!({"device": "pxe", "efi": true}))
+        .await
+        .expect(403);
+    s.call(
+        Method::PUT,
+        "/api/v1/me/pin",
+        Some(&admin),
+        Some(json!({"pin": "1357", "password": common::ADMIN_PASSWORD})),
+    )
+    .await
+    .expect(204);
+    let bad = s
+        .call_with(
+            Method::POST,
+            &path,
+            Some(&admin),
+            Some(json!({"device": "floppy"})),
+            &[("x-ironrack-pin", "1357")],
+        )
+        .await
+        .expect(422);
+    assert_eq!(bad["field"], "device");
+    let task = s
+        .call_with(
+            Method::POST,
+            &path,
+            Some(&admin),
+            Some(json!({"device": "pxe", "efi": true})),
+            &[("x-ironrack-pin", "1357")],
+        )
+        .await
+        .expect(202);
+    let done = s.wait_task(&admin, task["id"].as_i64().unwrap()).await;
+    assert_eq!(done["state"], "succeeded", "{done}");
+    assert_eq!(done["result"]["device"], "pxe");
+    assert_eq!(done["result"]["efi"], true);
 }

@@ -40,11 +40,15 @@ impl Serve {
             .port();
         let log = std::fs::File::create(dir.join("serve.log")).unwrap();
         let child = Command::new(BIN)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .arg("serve")
             .arg("--data-dir")
             .arg(dir.join("data"))
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .args(["--admin-password", ADMIN_PASSWORD])
+            // The site of the built-in agent, which runs the power tasks.
+            .args(["--site", "local"])
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -89,12 +93,10 @@ impl Serve {
     fn cli(&self, args: &[&str], stdin: &str) -> Output {
         let mut child = Command::new(BIN)
             .args(args)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
             .env("IRONRACK_CONFIG", self.config())
             .env("HOME", &self.dir)
-            .env_remove("IRONRACK_URL")
-            .env_remove("IRONRACK_TOKEN")
-            .env_remove("IRONRACK_PIN")
-            .env_remove("IRONRACK_BMC_PASSWORD")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -202,6 +204,11 @@ fn cli_against_a_real_server() {
             .ok(&["site", "add", "par1", "--location", "Paris"])
             .contains("Created site par1")
     );
+    let sites = serve.ok(&["site", "list"]);
+    assert!(
+        sites.contains("Paris") && sites.contains("local"),
+        "{sites}"
+    );
     assert!(
         serve
             .ok(&["tenant", "add", "acme"])
@@ -212,7 +219,7 @@ fn cli_against_a_real_server() {
         "add",
         "web-1",
         "--site",
-        "par1",
+        "local",
         "--tenant",
         "acme",
         "--mac",
@@ -230,13 +237,16 @@ fn cli_against_a_real_server() {
     let table = serve.ok(&["server", "list"]);
     let lines: Vec<&str> = table.lines().collect();
     assert_eq!(lines.len(), 2, "{table}");
-    assert!(
-        lines[0].starts_with("ID   NAME    SITE   TENANT   POWER"),
+    let headers: Vec<&str> = lines[0].split_whitespace().collect();
+    assert_eq!(
+        headers[..5],
+        ["ID", "NAME", "SITE", "TENANT", "POWER"],
         "{table}"
     );
     let cells: Vec<&str> = lines[1].split_whitespace().collect();
-    assert_eq!(cells[1..4], ["web-1", "par1", "acme"], "{table}");
-    assert_eq!(lines[0].find("SITE"), lines[1].find("par1"), "{table}");
+    assert_eq!(cells[1..4], ["web-1", "local", "acme"], "{table}");
+    assert_eq!(lines[0].find("SITE"), lines[1].find("local"), "{table}");
+    assert_eq!(lines[0].find("TENANT"), lines[1].find("acme"), "{table}");
 
     let list = serve.json(&["server", "list", "--all"]);
     let server = &list["items"][0];

@@ -5,12 +5,14 @@
 //! store, the API and the agents agree on one vocabulary.
 
 pub mod bmc;
+pub mod boot;
 pub mod net;
 pub mod power;
 pub mod role;
 pub mod task;
 
 pub use bmc::{BmcDriver, BmcDriverError};
+pub use boot::{BootDevice, BootRequest};
 pub use net::{MacAddress, MacError, validate_host};
 pub use power::{PowerAction, PowerState};
 pub use role::Role;

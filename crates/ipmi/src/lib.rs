@@ -8,6 +8,7 @@
 //!   state machines fed with datagrams.
 //! - [`cmd`]: typed request builders and response parsers.
 //! - [`sol`]: Serial over LAN packets and state machine.
+//! - [`bmc`]: the managed-system side (a virtual BMC) on the same code.
 //! - [`Session`]: a thin tokio driver with timeouts and retransmits;
 //!   [`SolConsole`]: SOL as an async byte stream; [`Engine`]: many sessions
 //!   over a few shared sockets.
@@ -23,6 +24,7 @@
 //! # }
 //! ```
 
+pub mod bmc;
 mod client;
 pub mod cmd;
 mod config;

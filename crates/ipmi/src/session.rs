@@ -628,7 +628,7 @@ fn check_cc(rsp: &Response, command: &'static str) -> Result<(), StepError> {
 }
 
 /// Constant-time comparison of MACs; lengths are public.
-fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
@@ -724,7 +724,10 @@ impl std::fmt::Debug for SessionCore {
 }
 
 impl SessionCore {
-    fn new(
+    /// Keys and counters for a session. The console passes (BMC's id, its
+    /// own id); the managed system ([`crate::bmc`]) passes them swapped, as
+    /// each side addresses packets with the other's id (13.17).
+    pub(crate) fn new(
         suite: CipherSuite,
         bmc_sid: u32,
         console_sid: u32,

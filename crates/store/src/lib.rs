@@ -19,6 +19,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+mod agents;
 mod audit;
 mod secret;
 mod servers;
@@ -31,6 +32,7 @@ mod users;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
+pub use agents::{AgentSeen, IdempotentResponse};
 pub use audit::{AuditEntry, NewAudit};
 pub use secret::{SecretBox, SecretError};
 pub use servers::{BmcRecord, NewServer, Server, ServerFilter, ServerUpdate};

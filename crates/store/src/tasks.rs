@@ -163,9 +163,15 @@ impl Store {
     }
 
     /// Tasks not yet finished, oldest first: what to hand to agents again
-    /// after a controller restart.
-    pub async fn unfinished_tasks(&self) -> Result<Vec<Task>> {
-        let sql = format!("{SELECT} WHERE t.state IN ('queued', 'running') ORDER BY t.id");
+    /// after a controller restart. `only_unpublished` leaves out those a
+    /// durable bus already holds.
+    pub async fn unfinished_tasks(&self, only_unpublished: bool) -> Result<Vec<Task>> {
+        let filter = if only_unpublished {
+            " AND t.published_at IS NULL"
+        } else {
+            ""
+        };
+        let sql = format!("{SELECT} WHERE t.state IN ('queued', 'running'){filter} ORDER BY t.id");
         let rows: Vec<Row> = on_pool!(self, p => sqlx::query_as(trusted(sql)).fetch_all(p).await?);
         Ok(rows.into_iter().map(Task::from).collect())
     }
@@ -213,6 +219,14 @@ impl Store {
             .await?
             .ok_or(StoreError::NotFound("task"))?;
         Ok((task, changed))
+    }
+
+    /// Records that the bus took the task.
+    pub async fn mark_task_published(&self, id: i64) -> Result<()> {
+        let now = now_ms();
+        on_pool!(self, p => sqlx::query("UPDATE tasks SET published_at = $2 WHERE id = $1 AND published_at IS NULL")
+            .bind(id).bind(now).execute(p).await.map(|_| ())?);
+        Ok(())
     }
 
     /// Cancels a task that has not finished; agents skip cancelled tasks.

@@ -338,7 +338,9 @@ async fn tasks_follow_the_state_machine_idempotently(store: Store) {
         )
         .await
         .unwrap();
-    assert_eq!(store.unfinished_tasks().await.unwrap().len(), 1);
+    assert_eq!(store.unfinished_tasks(false).await.unwrap().len(), 1);
+    store.mark_task_published(second.id).await.unwrap();
+    assert!(store.unfinished_tasks(true).await.unwrap().is_empty());
     assert_eq!(
         store.cancel_task(second.id).await.unwrap().state,
         TaskState::Cancelled

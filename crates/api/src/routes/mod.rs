@@ -43,11 +43,13 @@ pub fn all(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(servers::list, servers::create))
         .routes(routes!(servers::get, servers::update, servers::delete))
         .routes(routes!(servers::power))
+        .routes(routes!(servers::boot_device))
         .routes(routes!(tasks::list))
         .routes(routes!(tasks::get))
         .routes(routes!(tasks::cancel))
         .routes(routes!(audit_log::list))
         .routes(routes!(audit_log::get))
+        .routes(routes!(crate::events::stream))
 }
 
 /// Liveness and the database's reachability; needs no token.
@@ -239,5 +241,7 @@ pub(crate) async fn publish(state: &AppState, task: &Task, server: &Server) -> R
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             "the task bus is unavailable; the task stays queued",
         )
-    })
+    })?;
+    state.store.mark_task_published(task.id).await?;
+    Ok(())
 }

@@ -5,7 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use ironrack_core::{BmcDriver, MacAddress, validate_host};
-use ironrack_store::{NewAudit, NewServer, NewTask, Server, ServerFilter, ServerUpdate};
+use ironrack_store::{NewAudit, NewServer, NewTask, Server, ServerFilter, ServerUpdate, Task};
 
 use super::users::valid_name;
 use super::{Source, cursor_out, page_args, require_staff, site_named, tenant_named};
@@ -302,8 +302,27 @@ pub async fn power(
         super::session::check_pin(&state, &caller, &headers, req.pin.as_deref())?;
     }
     let params = serde_json::json!({ "action": req.action.as_str() });
-    let source = source.to_string();
     let action = format!("server.power.{}", req.action.as_str());
+    let task = queue_task(&state, &caller, &source, &server, "power", &params, &action).await?;
+    Ok((
+        StatusCode::ACCEPTED,
+        AuditNote::recorded(),
+        Json(TaskOut::new(&task, &[])),
+    ))
+}
+
+/// Writes a queued task with its audit entry and hands it to the bus. If the
+/// bus is down the task stays queued and is resumed later.
+async fn queue_task(
+    state: &AppState,
+    caller: &Caller,
+    source: &std::net::IpAddr,
+    server: &Server,
+    kind: &str,
+    params: &serde_json::Value,
+    action: &str,
+) -> Result<Task, Problem> {
+    let source = source.to_string();
     let task = state
         .store
         .create_task(
@@ -311,15 +330,15 @@ pub async fn power(
                 server_id: server.id,
                 tenant_id: server.tenant_id,
                 site_id: server.site_id,
-                kind: "power",
-                params: &params,
+                kind,
+                params,
                 created_by: Some(caller.user.id),
             },
             NewAudit {
                 user_id: Some(caller.user.id),
                 username: &caller.user.username,
                 tenant_id: server.tenant_id,
-                action: &action,
+                action,
                 object_type: "task",
                 object_id: None,
                 source: &source,
@@ -328,10 +347,38 @@ pub async fn power(
             },
         )
         .await?;
-    // The task is stored: if the bus is down it stays queued and is resumed.
-    if let Err(e) = super::publish(&state, &task, &server).await {
+    if let Err(e) = super::publish(state, &task, server).await {
         tracing::warn!(task = task.id, detail = %e.detail, "task stays queued");
     }
+    Ok(task)
+}
+
+/// Sets the device the server boots from next (or always, with
+/// `persistent`). Needs the PIN: a wrong boot device can reinstall a server.
+#[utoipa::path(post, path = "/api/v1/servers/{id}/boot-device", tag = "servers", request_body = ironrack_core::BootRequest,
+    params(("X-Ironrack-Pin" = Option<String>, Header, description = "the caller's PIN")),
+    responses((status = 202, body = TaskOut), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn boot_device(
+    State(state): State<AppState>,
+    caller: Caller,
+    Source(source): Source,
+    Path(id): Path<i64>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<ironrack_core::BootRequest>,
+) -> Result<impl IntoResponse, Problem> {
+    let server = visible_server(&state, &caller, id).await?;
+    super::session::check_pin(&state, &caller, &headers, None)?;
+    let params = serde_json::to_value(req).map_err(|_| Problem::internal())?;
+    let task = queue_task(
+        &state,
+        &caller,
+        &source,
+        &server,
+        "boot_device",
+        &params,
+        "server.boot_device",
+    )
+    .await?;
     Ok((
         StatusCode::ACCEPTED,
         AuditNote::recorded(),

@@ -17,8 +17,9 @@ pub async fn list(
     _caller: Caller,
 ) -> Result<Json<List<SiteOut>>, Problem> {
     let sites = state.store.list_sites().await?;
+    let agents = state.store.agents().await?;
     Ok(Json(List {
-        items: sites.iter().map(SiteOut::from).collect(),
+        items: sites.iter().map(|s| SiteOut::new(s, &agents)).collect(),
     }))
 }
 
@@ -42,7 +43,7 @@ pub async fn create(
     Ok((
         StatusCode::CREATED,
         AuditNote::new("site.create", "site", site.id),
-        Json(SiteOut::from(&site)),
+        Json(SiteOut::new(&site, &[])),
     ))
 }
 
@@ -57,7 +58,7 @@ pub async fn get(
         .site(id)
         .await?
         .ok_or_else(|| Problem::not_found("site"))?;
-    Ok(Json(SiteOut::from(&site)))
+    Ok(Json(SiteOut::new(&site, &[])))
 }
 
 /// Deletes a site without servers (staff).

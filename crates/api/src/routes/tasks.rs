@@ -50,7 +50,11 @@ pub async fn get(
 ) -> Result<Json<TaskOut>, Problem> {
     let task = visible_task(&state, &caller, id).await?;
     let messages = state.store.task_messages(id).await?;
-    Ok(Json(TaskOut::new(&task, &messages)))
+    let mut out = TaskOut::new(&task, &messages);
+    if task.state == ironrack_core::TaskState::Queued {
+        out.note = waiting_note(&state, task.site_id).await?;
+    }
+    Ok(Json(out))
 }
 
 /// Cancels a task that has not finished.
@@ -66,4 +70,26 @@ pub async fn cancel(
         AuditNote::new("task.cancel", "task", id).tenant(task.tenant_id),
         Json(TaskOut::new(&task, &[])),
     ))
+}
+
+/// Says so when no live agent serves the task's site. In `serve` the local
+/// agent serves every site and reports no heartbeats, so say nothing then.
+async fn waiting_note(state: &AppState, site_id: i64) -> Result<Option<String>, Problem> {
+    if !state.tasks.durable() {
+        return Ok(None);
+    }
+    let Some(site) = state.store.site(site_id).await? else {
+        return Ok(None);
+    };
+    let now = ironrack_store::now_ms();
+    let agents = state.store.agents().await?;
+    let live = agents
+        .iter()
+        .any(|a| a.site == site.name && now - a.last_seen < crate::dto::AGENT_LIVE_MS);
+    Ok((!live).then(|| {
+        format!(
+            "no live agent at site `{}`; the task waits for one",
+            site.name
+        )
+    }))
 }

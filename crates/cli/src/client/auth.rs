@@ -48,7 +48,7 @@ pub async fn login(
 ) -> anyhow::Result<()> {
     let username = match args.username {
         Some(u) => u,
-        None => prompt::ask("Username")?,
+        None => prompt::ask("Username").context("give it with -u USER")?,
     };
     let password = prompt::secret("Password", prompt::use_stdin(args.password_stdin)).await?;
     let session = ctx

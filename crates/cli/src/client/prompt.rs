@@ -27,7 +27,10 @@ pub fn stdin_line(what: &str) -> anyhow::Result<String> {
 /// Asks for a visible value on the terminal.
 pub fn ask(prompt: &str) -> anyhow::Result<String> {
     if !std::io::stdin().is_terminal() {
-        bail!("standard input is not a terminal: cannot ask for the {prompt}");
+        bail!(
+            "cannot ask for the {}: standard input is not a terminal",
+            prompt.to_lowercase()
+        );
     }
     eprint!("{prompt}: ");
     std::io::stderr().flush().ok();
@@ -46,7 +49,7 @@ pub async fn secret(prompt: &str, from_stdin: bool) -> anyhow::Result<String> {
 /// A new secret, asked twice when prompting.
 pub async fn new_secret(prompt: &str, from_stdin: bool) -> anyhow::Result<String> {
     let first = secret(prompt, from_stdin).await?;
-    if !from_stdin && hidden(&format!("Repeat {prompt}")).await? != first {
+    if !from_stdin && hidden(&format!("{prompt} (again)")).await? != first {
         bail!("the two entries differ");
     }
     Ok(first)

@@ -136,13 +136,13 @@ pub async fn wait(api: &ApiClient, id: i64, timeout: Duration) -> anyhow::Result
 
 /// Prints an ended task (JSON or one line); an error unless it succeeded.
 pub fn report(ctx: &Ctx, task: &Value) -> anyhow::Result<()> {
-    // Power tasks read best as "power off on web-1: power is off".
+    // A power task reads "task 3 (power off, server web-1) succeeded: power is off".
     let what = match task["params"]["action"].as_str() {
         Some(action) => action.to_string(),
         None => cell(&task["params"], "params"),
     };
     let summary = format!(
-        "task {} ({} {what} on {})",
+        "task {} ({} {what}, server {})",
         task["id"],
         cell(&task["kind"], "kind"),
         cell(&task["server"], "server"),

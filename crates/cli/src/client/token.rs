@@ -1,10 +1,10 @@
 //! `ironrack token list|create|revoke`: API tokens of the logged-in user.
 
 use clap::Subcommand;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::Ctx;
-use super::output::print_json;
+use super::output::{cell, print_json};
 use super::resource::Resource;
 use super::server::SERVERS;
 
@@ -74,7 +74,10 @@ pub async fn run(ctx: &Ctx, cmd: TokenCommand) -> anyhow::Result<()> {
                     "Created token {} (id {}, expires {}). Its secret is shown only now; store it safely:",
                     created["name"].as_str().unwrap_or("?"),
                     created["id"],
-                    created["expires_at"].as_str().unwrap_or("never"),
+                    match &created["expires_at"] {
+                        Value::Null => "never".to_string(),
+                        at => cell(at, "expires_at"),
+                    },
                 );
                 println!("{}", created["token"].as_str().unwrap_or_default());
             }

@@ -25,6 +25,8 @@ pub struct Server {
     pub database_url: String,
     child: Option<Child>,
     pub http: reqwest::Client,
+    /// `controller` with these AMQP arguments instead of `serve`.
+    pub amqp: Option<(String, String)>,
     /// Every response body seen, to check secrets never appear in one.
     pub bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
 }
@@ -69,6 +71,20 @@ fn free_port() -> u16 {
 
 impl Server {
     pub async fn start(db: Db) -> Server {
+        let mut server = Server::start_stopped(db).await;
+        server.spawn().await;
+        server
+    }
+
+    /// `ironrack controller` on SQLite, with tasks going through RabbitMQ.
+    pub async fn start_controller(amqp_url: &str, prefix: &str) -> Server {
+        let mut server = Server::start_stopped(Db::Sqlite).await;
+        server.amqp = Some((amqp_url.to_owned(), prefix.to_owned()));
+        server.spawn().await;
+        server
+    }
+
+    async fn start_stopped(db: Db) -> Server {
         let data_dir = std::env::temp_dir().join(format!(
             "ironrack-it-{}-{}",
             std::process::id(),
@@ -79,16 +95,15 @@ impl Server {
             Db::Sqlite => format!("sqlite://{}/ironrack.db", data_dir.display()),
             Db::Postgres => ironrack_store::testing::fresh_postgres_url().await,
         };
-        let mut server = Server {
+        Server {
             url: String::new(),
             data_dir,
             database_url,
             child: None,
             http: reqwest::Client::new(),
+            amqp: None,
             bodies: Default::default(),
-        };
-        server.spawn().await;
-        server
+        }
     }
 
     /// Starts (or restarts) the process on the same data dir and database.
@@ -96,8 +111,13 @@ impl Server {
         let port = free_port();
         self.url = format!("http://127.0.0.1:{port}");
         let log = std::fs::File::create(self.data_dir.join("serve.log")).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_ironrack"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_ironrack"));
+        match &self.amqp {
+            None => cmd.arg("serve"),
+            Some((url, prefix)) => cmd.args(["controller", "--amqp", url, "--amqp-prefix", prefix]),
+        };
+        let child = cmd
+            .args(["--listen", &format!("127.0.0.1:{port}")])
             .arg("--data-dir")
             .arg(&self.data_dir)
             .args(["--database-url", &self.database_url])
@@ -273,6 +293,59 @@ impl Server {
             );
             tokio::time::sleep(Duration::from_millis(30)).await;
         }
+    }
+}
+
+/// An `ironrack agent` process, killed (by its PID) when dropped.
+pub struct AgentProcess {
+    child: Child,
+    pub log: PathBuf,
+}
+
+impl AgentProcess {
+    pub fn start(
+        site: &str,
+        amqp_url: &str,
+        prefix: &str,
+        log_dir: &std::path::Path,
+        name: &str,
+    ) -> AgentProcess {
+        let log = log_dir.join(format!("agent-{name}.log"));
+        let child = Command::new(env!("CARGO_BIN_EXE_ironrack"))
+            .args([
+                "agent",
+                "--site",
+                site,
+                "--name",
+                name,
+                "--amqp",
+                amqp_url,
+                "--amqp-prefix",
+                prefix,
+            ])
+            .env("IRONRACK_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("start ironrack agent");
+        AgentProcess { child, log }
+    }
+
+    /// `kill -9`: no goodbye to the broker.
+    pub fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -1,0 +1,286 @@
+//! `AmqpBus` against a real RabbitMQ (`AMQP_URL`, default the local
+//! guest account). Without a broker these tests fail: CI must start one.
+//! Each test uses its own prefix and deletes its queues and exchanges.
+
+use std::time::Duration;
+
+use ironrack_bus::{AmqpBus, AmqpConfig, BmcTarget, Delivery, Event, TaskPublisher, TaskRequest};
+use ironrack_core::{TaskEvent, TaskEventKind};
+use lapin::options::{
+    BasicGetOptions, BasicPublishOptions, ExchangeDeleteOptions, QueueDeclareOptions,
+    QueueDeleteOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+use tokio::sync::mpsc;
+use tokio::time::timeout;
+
+const WAIT: Duration = Duration::from_secs(10);
+
+fn url() -> String {
+    std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+fn config(test: &str, max_deliveries: u32) -> AmqpConfig {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    AmqpConfig {
+        url: url(),
+        prefix: format!("ironrack-test.{test}.{}.{nanos}", std::process::id()),
+        prefetch: 8,
+        max_deliveries,
+    }
+}
+
+async fn connect(cfg: &AmqpConfig) -> AmqpBus {
+    match AmqpBus::connect(cfg.clone()).await {
+        Ok(bus) => bus,
+        Err(e) => panic!(
+            "these tests need RabbitMQ at AMQP_URL (default amqp://127.0.0.1:5672); \
+             start it (e.g. `rabbitmq-server -detached`): {e}"
+        ),
+    }
+}
+
+async fn raw_channel() -> (Connection, Channel) {
+    let conn = Connection::connect(&url(), ConnectionProperties::default())
+        .await
+        .expect("raw connection to RabbitMQ");
+    let channel = conn.create_channel().await.expect("raw channel");
+    (conn, channel)
+}
+
+/// Deletes everything the bus declared for `sites`.
+async fn cleanup(cfg: &AmqpConfig, sites: &[&str]) {
+    let (conn, ch) = raw_channel().await;
+    let mut queues: Vec<String> = sites.iter().map(|s| cfg.task_queue(s)).collect();
+    queues.push(cfg.events_queue());
+    queues.push(cfg.dead_queue());
+    for q in queues {
+        ch.queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+            .await
+            .expect("queue_delete");
+    }
+    for x in cfg.exchanges() {
+        ch.exchange_delete(x.as_str().into(), ExchangeDeleteOptions::default())
+            .await
+            .expect("exchange_delete");
+    }
+    let _ = conn.close(200, "done".into()).await;
+}
+
+fn task(task_id: i64, site: &str) -> TaskRequest {
+    TaskRequest {
+        task_id,
+        server_id: 1,
+        site: site.into(),
+        kind: "power".into(),
+        params: serde_json::json!({"action": "on"}),
+        bmc: BmcTarget {
+            driver: "fake".into(),
+            address: "127.0.0.1".into(),
+            port: 623,
+            username: "u".into(),
+            password: Some("pw".into()),
+            options: serde_json::json!({}),
+        },
+    }
+}
+
+async fn next<T>(rx: &mut mpsc::Receiver<Delivery<T>>) -> Delivery<T> {
+    timeout(WAIT, rx.recv())
+        .await
+        .expect("a delivery within 10s")
+        .expect("the consumer is running")
+}
+
+async fn nothing_more<T>(rx: &mut mpsc::Receiver<Delivery<T>>) {
+    assert!(
+        timeout(Duration::from_millis(500), rx.recv())
+            .await
+            .is_err(),
+        "no further delivery expected"
+    );
+}
+
+/// The task ids in `queue`, taken off it.
+async fn drain_ids(queue: &str, expect: usize) -> Vec<i64> {
+    let (conn, ch) = raw_channel().await;
+    let mut ids = Vec::new();
+    let started = tokio::time::Instant::now();
+    while ids.len() < expect && started.elapsed() < WAIT {
+        match ch
+            .basic_get(queue.into(), BasicGetOptions { no_ack: true })
+            .await
+            .expect("basic_get")
+        {
+            Some(m) => {
+                let id = serde_json::from_slice::<TaskRequest>(&m.delivery.data)
+                    .map(|t| t.task_id)
+                    .unwrap_or(-1);
+                ids.push(id);
+            }
+            None => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    let _ = conn.close(200, "done".into()).await;
+    ids
+}
+
+async fn ready_messages(queue: &str) -> u32 {
+    let (conn, ch) = raw_channel().await;
+    let q = ch
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("passive queue_declare");
+    let _ = conn.close(200, "done".into()).await;
+    q.message_count()
+}
+
+#[tokio::test]
+async fn tasks_reach_only_their_site() {
+    let cfg = config("sites", 5);
+    let bus = connect(&cfg).await;
+    let mut a = bus.consume_tasks("site-a").await.expect("consume a");
+    let mut b = bus.consume_tasks("site-b").await.expect("consume b");
+    for (id, site) in [(1, "site-a"), (2, "site-b"), (3, "site-a"), (4, "site-b")] {
+        bus.publish(task(id, site)).await.expect("publish");
+    }
+    for (rx, want) in [(&mut a, [1, 3]), (&mut b, [2, 4])] {
+        let mut got = Vec::new();
+        for _ in 0..2 {
+            let d = next(rx).await;
+            got.push(d.message.task_id);
+            d.settler.ack().await.expect("ack");
+        }
+        got.sort_unstable();
+        assert_eq!(got, want);
+        nothing_more(rx).await;
+    }
+    bus.close().await;
+    cleanup(&cfg, &["site-a", "site-b"]).await;
+}
+
+#[tokio::test]
+async fn a_task_of_a_dead_consumer_is_delivered_again() {
+    let cfg = config("redeliver", 5);
+    let publisher = connect(&cfg).await;
+    // Published before any agent of the site exists: it must wait.
+    publisher.publish(task(7, "lab")).await.expect("publish");
+
+    let killed = connect(&cfg).await;
+    let mut rx = killed.consume_tasks("lab").await.expect("consume");
+    let taken = next(&mut rx).await;
+    assert_eq!(taken.message.task_id, 7);
+    // The agent dies mid-task: its connection goes away without an ack.
+    killed.close().await;
+    drop(rx);
+    drop(killed);
+    assert!(
+        taken.settler.ack().await.is_err(),
+        "an ack on a dead channel must be reported"
+    );
+
+    let fresh = connect(&cfg).await;
+    let mut rx = fresh.consume_tasks("lab").await.expect("consume again");
+    let again = next(&mut rx).await;
+    assert_eq!(again.message.task_id, 7);
+    again.settler.ack().await.expect("ack");
+    nothing_more(&mut rx).await;
+
+    fresh.close().await;
+    publisher.close().await;
+    cleanup(&cfg, &["lab"]).await;
+}
+
+#[tokio::test]
+async fn a_task_that_keeps_failing_is_dead_lettered() {
+    let cfg = config("deadletter", 3);
+    let bus = connect(&cfg).await;
+    let mut rx = bus.consume_tasks("lab").await.expect("consume");
+    bus.publish(task(9, "lab")).await.expect("publish");
+    for _ in 0..cfg.max_deliveries {
+        let d = next(&mut rx).await;
+        assert_eq!(d.message.task_id, 9);
+        d.settler.nack().await.expect("nack");
+    }
+    nothing_more(&mut rx).await;
+    assert_eq!(drain_ids(&cfg.dead_queue(), 1).await, vec![9]);
+    bus.close().await;
+    cleanup(&cfg, &["lab"]).await;
+}
+
+#[tokio::test]
+async fn events_travel_between_buses() {
+    let cfg = config("events", 5);
+    let agent = connect(&cfg).await;
+    let controller = connect(&cfg).await;
+    let mut events = controller.consume_events().await.expect("consume events");
+    let sent = [
+        Event::Task(TaskEvent {
+            task_id: 3,
+            seq: 1,
+            what: TaskEventKind::Started,
+        }),
+        Event::Heartbeat {
+            site: "lab".into(),
+            agent: "a1".into(),
+            version: "0.1.0".into(),
+        },
+    ];
+    let sender = agent.event_sender();
+    for ev in &sent {
+        sender.send(ev.clone()).await.expect("send event");
+    }
+    for ev in &sent {
+        let d = next(&mut events).await;
+        assert_eq!(&d.message, ev);
+        d.settler.ack().await.expect("ack");
+    }
+    nothing_more(&mut events).await;
+    // Acked, so nothing comes back once the consumer is gone.
+    controller.close().await;
+    assert_eq!(ready_messages(&cfg.events_queue()).await, 0);
+    drop(sender);
+    agent.close().await;
+    cleanup(&cfg, &[]).await;
+}
+
+#[tokio::test]
+async fn garbage_is_dead_lettered_and_the_queue_goes_on() {
+    let cfg = config("garbage", 5);
+    let bus = connect(&cfg).await;
+    let mut rx = bus.consume_tasks("lab").await.expect("consume");
+
+    let (conn, ch) = raw_channel().await;
+    ch.basic_publish(
+        format!("{}.tasks", cfg.prefix).as_str().into(),
+        "task.lab.fake".into(),
+        BasicPublishOptions::default(),
+        b"\x00not json {",
+        BasicProperties::default(),
+    )
+    .await
+    .expect("raw publish");
+    let _ = conn.close(200, "done".into()).await;
+
+    bus.publish(task(11, "lab")).await.expect("publish");
+    let d = next(&mut rx).await;
+    assert_eq!(d.message.task_id, 11);
+    d.settler.ack().await.expect("ack");
+    nothing_more(&mut rx).await;
+    // The garbage does not decode as a task: `drain_ids` reports it as -1.
+    assert_eq!(drain_ids(&cfg.dead_queue(), 1).await, vec![-1]);
+
+    bus.close().await;
+    cleanup(&cfg, &["lab"]).await;
+}

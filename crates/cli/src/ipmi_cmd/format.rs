@@ -1,0 +1,689 @@
+//! ipmitool 1.8.19's output text, reproduced line for line so scripts that
+//! parse ipmitool read ours unchanged. Pure functions over the ipmi crate's
+//! parsed types; field names and tables follow the IPMI v2.0 spec.
+
+use ironrack_ipmi::cmd::chassis::RestorePolicy;
+use ironrack_ipmi::cmd::lan::IpSource;
+use ironrack_ipmi::cmd::sdr::{Conversion, SensorReading};
+use ironrack_ipmi::cmd::sel::SelEvent;
+use ironrack_ipmi::{ChassisControl, ChassisStatus, DeviceId, Fru, LanConfig, SelRecord};
+
+/// `power status`.
+pub fn power_status(on: bool) -> String {
+    format!("Chassis Power is {}\n", if on { "on" } else { "off" })
+}
+
+/// `power on|off|cycle|reset|soft|diag`.
+pub fn power_control(c: ChassisControl) -> String {
+    let what = match c {
+        ChassisControl::PowerOn => "Up/On",
+        ChassisControl::PowerOff => "Down/Off",
+        ChassisControl::PowerCycle => "Cycle",
+        ChassisControl::HardReset => "Reset",
+        ChassisControl::Diag => "Diag",
+        ChassisControl::SoftOff => "Soft",
+    };
+    format!("Chassis Power Control: {what}\n")
+}
+
+fn yes(b: bool, t: &str, f: &str) -> String {
+    if b { t.into() } else { f.into() }
+}
+
+/// `chassis status` (Get Chassis Status, 28.2).
+pub fn chassis_status(s: &ChassisStatus) -> String {
+    let policy = match s.restore_policy {
+        RestorePolicy::StayOff => "always-off",
+        RestorePolicy::Restore => "previous",
+        RestorePolicy::AlwaysOn => "always-on",
+        RestorePolicy::Unknown => "unknown",
+    };
+    let mut last = String::new();
+    for (bit, name) in [
+        (0x01, "ac-failed "),
+        (0x02, "overload "),
+        (0x04, "interlock "),
+        (0x08, "fault "),
+        (0x10, "command"),
+    ] {
+        if s.last_power_event & bit != 0 {
+            last.push_str(name);
+        }
+    }
+    let lines = [
+        ("System Power", yes(s.power_on, "on", "off")),
+        ("Power Overload", yes(s.power_overload, "true", "false")),
+        ("Power Interlock", yes(s.interlock, "active", "inactive")),
+        ("Main Power Fault", yes(s.power_fault, "true", "false")),
+        ("Power Control Fault", yes(s.control_fault, "true", "false")),
+        ("Power Restore Policy", policy.into()),
+        ("Last Power Event", last),
+        ("Chassis Intrusion", yes(s.intrusion, "active", "inactive")),
+        (
+            "Front-Panel Lockout",
+            yes(s.front_panel_lockout, "active", "inactive"),
+        ),
+        ("Drive Fault", yes(s.drive_fault, "true", "false")),
+        ("Cooling/Fan Fault", yes(s.cooling_fault, "true", "false")),
+    ];
+    lines
+        .iter()
+        .map(|(k, v)| format!("{k:<21}: {v}\n"))
+        .collect()
+}
+
+/// IANA enterprise numbers of common BMC vendors; others print as
+/// "Unknown (0x...)" like ipmitool does for numbers it does not know.
+fn manufacturer_name(id: u32) -> String {
+    match id {
+        2 => "IBM".into(),
+        11 => "Hewlett-Packard".into(),
+        343 => "Intel Corporation".into(),
+        674 => "DELL Inc".into(),
+        4753 => "MontaVista Software, Inc.".into(),
+        10876 => "Super Micro Computer Inc.".into(),
+        _ => format!("Unknown (0x{id:X})"),
+    }
+}
+
+/// `mc info` (Get Device ID, 20.1).
+pub fn mc_info(d: &DeviceId) -> String {
+    const SUPPORT: [&str; 8] = [
+        "Sensor Device",
+        "SDR Repository Device",
+        "SEL Device",
+        "FRU Inventory Device",
+        "IPMB Event Receiver",
+        "IPMB Event Generator",
+        "Bridge",
+        "Chassis Device",
+    ];
+    let mut o = String::new();
+    let mut kv = |k: &str, v: String| o.push_str(&format!("{k:<26}: {v}\n"));
+    kv("Device ID", d.device_id.to_string());
+    kv("Device Revision", d.device_revision.to_string());
+    kv("Firmware Revision", d.firmware());
+    kv(
+        "IPMI Version",
+        format!("{:x}.{:x}", d.ipmi_version.0, d.ipmi_version.1),
+    );
+    kv("Manufacturer ID", d.manufacturer_id.to_string());
+    kv("Manufacturer Name", manufacturer_name(d.manufacturer_id));
+    kv(
+        "Product ID",
+        format!("{} (0x{:04x})", d.product_id, d.product_id),
+    );
+    kv("Product Name", format!("Unknown (0x{:X})", d.product_id));
+    kv("Device Available", yes(d.device_available, "yes", "no"));
+    kv("Provides Device SDRs", yes(d.provides_sdrs, "yes", "no"));
+    o.push_str("Additional Device Support :\n");
+    for (i, name) in SUPPORT.iter().enumerate() {
+        if d.additional_support & (1 << i) != 0 {
+            o.push_str(&format!("    {name}\n"));
+        }
+    }
+    if let Some(aux) = d.aux_firmware {
+        o.push_str("Aux Firmware Rev Info     : \n");
+        for b in aux {
+            o.push_str(&format!("    0x{b:02x}\n"));
+        }
+    }
+    o
+}
+
+/// One sensor with what `sdr list` and `sensor list` need.
+#[derive(Debug, Clone)]
+pub struct Sensor {
+    pub name: String,
+    pub number: u8,
+    pub sensor_type: u8,
+    /// Event/reading type 01h (table 42-1).
+    pub threshold: bool,
+    /// A full record (compact ones print "Not Readable" when unreadable).
+    pub full: bool,
+    pub unit: String,
+    /// Linear conversion and analog format, for analog full records.
+    pub conversion: Option<(Conversion, u8)>,
+    pub reading: Option<SensorReading>,
+    /// Get Sensor Thresholds answer (mask + six raw values), if supported.
+    pub thresholds: Option<[u8; 7]>,
+}
+
+impl Sensor {
+    fn valid(&self) -> Option<SensorReading> {
+        self.reading
+            .filter(|r| r.scanning_enabled && !r.unavailable)
+    }
+    fn analog(&self, raw: u8) -> Option<f64> {
+        let (c, fmt) = self.conversion?;
+        c.convert(raw, fmt)
+    }
+    pub fn value(&self) -> Option<f64> {
+        self.valid().and_then(|r| self.analog(r.raw))
+    }
+    /// Threshold status word (sensor reading byte 3, table 35-14).
+    pub fn status(&self) -> &'static str {
+        let Some(r) = self.valid() else { return "ns" };
+        if !self.threshold {
+            return "ok";
+        }
+        let s = r.state;
+        // ipmitool's order: non-recoverable, critical, non-critical; low first.
+        for (bit, name) in [
+            (0x04, "nr"),
+            (0x20, "nr"),
+            (0x02, "cr"),
+            (0x10, "cr"),
+            (0x01, "nc"),
+            (0x08, "nc"),
+        ] {
+            if s & bit != 0 {
+                return name;
+            }
+        }
+        "ok"
+    }
+}
+
+/// "40" for whole numbers, else two decimals (ipmitool's `%.*f`).
+fn short_number(v: f64) -> String {
+    if v == v.trunc() {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// `sdr list`.
+pub fn sdr_list(sensors: &[Sensor]) -> String {
+    let mut o = String::new();
+    for s in sensors {
+        let value = match (s.valid(), s.value()) {
+            (Some(_), Some(v)) => format!("{} {}", short_number(v), s.unit),
+            // ipmitool 1.8.19 shows a discrete sensor's state byte here.
+            (Some(r), None) => format!("0x{:02x}", r.state & 0xFF),
+            (None, _) if s.reading.is_some_and(|r| !r.scanning_enabled) && s.full => {
+                "disabled".into()
+            }
+            (None, _) if s.full => "no reading".into(),
+            (None, _) => "Not Readable".into(),
+        };
+        o.push_str(&format!("{:<16} | {value:<17} | {}\n", s.name, s.status()));
+    }
+    o
+}
+
+/// `sensor list`.
+pub fn sensor_list(sensors: &[Sensor]) -> String {
+    let mut o = String::new();
+    for s in sensors {
+        o.push_str(&format!("{:<16} ", s.name));
+        let r = s.valid();
+        if s.threshold {
+            match (r, s.value()) {
+                (Some(_), Some(v)) => {
+                    o.push_str(&format!("| {v:<10.3} | {:<10} | {:<6}", s.unit, s.status()))
+                }
+                (Some(r), None) => o.push_str(&format!(
+                    "| 0x{:<8x} | {:<10} | {:<6}",
+                    r.raw,
+                    s.unit,
+                    s.status()
+                )),
+                (None, _) => o.push_str(&format!("| {:<10} | {:<10} | {:<6}", "na", s.unit, "na")),
+            }
+            match s.thresholds {
+                Some(t) if s.conversion.is_some() => {
+                    // Order printed: lnr, lcr, lnc, unc, ucr, unr (mask bits
+                    // 2,1,0,3,4,5; values at bytes 3,2,1,4,5,6; 35.9).
+                    for (bit, idx) in [(2, 3), (1, 2), (0, 1), (3, 4), (4, 5), (5, 6)] {
+                        let raw = t.get(idx).copied().unwrap_or(0);
+                        match s.analog(raw) {
+                            Some(v) if t[0] & (1 << bit) != 0 => {
+                                o.push_str(&format!("| {v:<10.3}"))
+                            }
+                            _ => o.push_str(&format!("| {:<10}", "na")),
+                        }
+                    }
+                }
+                _ => o.push_str(&"| na        ".repeat(6)),
+            }
+        } else {
+            match r {
+                Some(r) => o.push_str(&format!(
+                    "| 0x{:<8x} | {:<10} | 0x{:02x}{:02x}",
+                    r.raw,
+                    "discrete",
+                    r.state & 0xFF,
+                    r.state >> 8
+                )),
+                None => o.push_str(&format!(
+                    "| {:<10} | {:<10} | {:<6}",
+                    "na", "discrete", "na"
+                )),
+            }
+            o.push_str(&"| na        ".repeat(6));
+        }
+        o.push('\n');
+    }
+    o
+}
+
+/// Sensor type names (spec table 42-3).
+pub fn sensor_type_name(t: u8) -> &'static str {
+    const NAMES: [&str; 45] = [
+        "reserved",
+        "Temperature",
+        "Voltage",
+        "Current",
+        "Fan",
+        "Physical Security",
+        "Platform Security",
+        "Processor",
+        "Power Supply",
+        "Power Unit",
+        "Cooling Device",
+        "Other",
+        "Memory",
+        "Drive Slot / Bay",
+        "POST Memory Resize",
+        "System Firmwares",
+        "Event Logging Disabled",
+        "Watchdog1",
+        "System Event",
+        "Critical Interrupt",
+        "Button",
+        "Module / Board",
+        "Microcontroller",
+        "Add-in Card",
+        "Chassis",
+        "Chip Set",
+        "Other FRU",
+        "Cable / Interconnect",
+        "Terminator",
+        "System Boot Initiated",
+        "Boot Error",
+        "OS Boot",
+        "OS Critical Stop",
+        "Slot / Connector",
+        "System ACPI Power State",
+        "Watchdog2",
+        "Platform Alert",
+        "Entity Presence",
+        "Monitor ASIC",
+        "LAN",
+        "Management Subsys Health",
+        "Battery",
+        "Session Audit",
+        "Version Change",
+        "FRU State",
+    ];
+    match t {
+        0xC0..=0xFF => "OEM",
+        _ => NAMES.get(usize::from(t)).copied().unwrap_or("Unknown"),
+    }
+}
+
+/// Event offset text: threshold states (table 42-2, generic code 01h) and
+/// the sensor-specific offsets (table 42-3) of the common sensor types.
+fn event_description(sensor_type: u8, event_type: u8, offset: u8) -> &'static str {
+    const THRESHOLD: [&str; 12] = [
+        "Lower Non-critical going low ",
+        "Lower Non-critical going high",
+        "Lower Critical going low ",
+        "Lower Critical going high",
+        "Lower Non-recoverable going low ",
+        "Lower Non-recoverable going high",
+        "Upper Non-critical going low ",
+        "Upper Non-critical going high",
+        "Upper Critical going low ",
+        "Upper Critical going high",
+        "Upper Non-recoverable going low ",
+        "Upper Non-recoverable going high",
+    ];
+    let specific: &[&str] = match sensor_type {
+        0x05 => &[
+            "General Chassis intrusion",
+            "Drive Bay intrusion",
+            "I/O Card area intrusion",
+            "Processor area intrusion",
+            "System unplugged from LAN",
+            "Unauthorized dock",
+            "FAN area intrusion",
+        ],
+        0x07 => &[
+            "IERR",
+            "Thermal Trip",
+            "FRB1/BIST failure",
+            "FRB2/Hang in POST failure",
+            "FRB3/Processor startup/init failure",
+            "Configuration Error",
+            "SM BIOS Uncorrectable CPU-complex Error",
+            "Presence detected",
+            "Disabled",
+            "Terminator presence detected",
+            "Throttled",
+        ],
+        0x08 => &[
+            "Presence detected",
+            "Failure detected",
+            "Predictive failure",
+            "Power Supply AC lost",
+            "AC lost or out-of-range",
+            "AC out-of-range, but present",
+            "Config Error",
+            "Power Supply Inactive",
+        ],
+        0x09 => &[
+            "Power off/down",
+            "Power cycle",
+            "240VA power down",
+            "Interlock power down",
+            "AC lost",
+            "Soft-power control failure",
+            "Failure detected",
+            "Predictive failure",
+        ],
+        0x0C => &[
+            "Correctable ECC",
+            "Uncorrectable ECC",
+            "Parity",
+            "Memory Scrub Failed",
+            "Memory Device Disabled",
+            "Correctable ECC logging limit reached",
+            "Presence Detected",
+            "Configuration Error",
+            "Spare",
+            "Throttled",
+            "Over Temperature",
+        ],
+        0x10 => &[
+            "Correctable memory error logging disabled",
+            "Event logging disabled",
+            "Log area reset/cleared",
+            "All event logging disabled",
+            "Log full",
+            "Log almost full",
+        ],
+        0x14 => &[
+            "Power Button pressed",
+            "Sleep Button pressed",
+            "Reset Button pressed",
+            "FRU latch open",
+            "FRU service request button",
+        ],
+        _ => &[],
+    };
+    let table: &[&str] = match event_type {
+        0x01 => &THRESHOLD,
+        0x6F => specific,
+        _ => &[],
+    };
+    table
+        .get(usize::from(offset & 0x0F))
+        .copied()
+        .unwrap_or("Unknown")
+}
+
+/// (days since 1970-01-01) → (year, month, day), proleptic Gregorian.
+fn civil(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// `%m/%d/%Y` and `%H:%M:%S` of a Unix time, UTC.
+fn date_time(t: u64) -> (String, String) {
+    let secs = t as i64;
+    let (y, m, d) = civil(secs.div_euclid(86_400));
+    let s = secs.rem_euclid(86_400);
+    (
+        format!("{m:02}/{d:02}/{y}"),
+        format!("{:02}:{:02}:{:02}", s / 3600, s % 3600 / 60, s % 60),
+    )
+}
+
+/// asctime-style "Wed Jul  9 00:48:00 1997 UTC" (FRU dates).
+pub fn asctime_utc(t: u64) -> String {
+    const WD: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MON: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let days = (t / 86_400) as i64;
+    let (y, m, d) = civil(days);
+    let s = t % 86_400;
+    format!(
+        "{} {} {d:>2} {:02}:{:02}:{:02} {y} UTC",
+        WD[(days % 7) as usize],
+        MON[(m - 1) as usize],
+        s / 3600,
+        s % 3600 / 60,
+        s % 60
+    )
+}
+
+/// `sel list` (record formats 32.1–32.3).
+pub fn sel_list(records: &[SelRecord]) -> String {
+    if records.is_empty() {
+        return "SEL has no entries\n".into();
+    }
+    let mut o = String::new();
+    for r in records {
+        o.push_str(&format!("{:>4x} | ", r.record_id));
+        let ts = match &r.event {
+            SelEvent::System { timestamp, .. } | SelEvent::OemTimestamped { timestamp, .. } => {
+                Some(*timestamp)
+            }
+            SelEvent::Oem { .. } => None,
+        };
+        if let Some(ts) = ts {
+            // Times below 20000000h count from BMC initialisation (32.1).
+            if ts < 0x2000_0000 {
+                o.push_str(&format!(" Pre-Init  |{ts:010}| "));
+            } else {
+                let (d, t) = date_time(u64::from(ts));
+                o.push_str(&format!("{d} | {t} | "));
+            }
+        }
+        match &r.event {
+            SelEvent::System {
+                sensor_type,
+                sensor_number,
+                deassertion,
+                event_type,
+                event_data,
+                ..
+            } => {
+                o.push_str(sensor_type_name(*sensor_type));
+                if *sensor_number != 0 {
+                    o.push_str(&format!(" #0x{sensor_number:02x}"));
+                }
+                o.push_str(&format!(
+                    " | {} | {}\n",
+                    event_description(*sensor_type, *event_type, event_data[0]),
+                    if *deassertion {
+                        "Deasserted"
+                    } else {
+                        "Asserted"
+                    }
+                ));
+            }
+            SelEvent::OemTimestamped {
+                manufacturer_id,
+                data,
+                ..
+            } => {
+                let m = manufacturer_id.to_le_bytes();
+                o.push_str(&format!(
+                    "OEM record {:02x} | {:02x}{:02x}{:02x} | {}\n",
+                    r.record_type,
+                    m[0],
+                    m[1],
+                    m[2],
+                    hex(data)
+                ));
+            }
+            SelEvent::Oem { data } => {
+                o.push_str(&format!(
+                    "OEM record {:02x} | {}\n",
+                    r.record_type,
+                    hex(data)
+                ));
+            }
+        }
+    }
+    o
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+/// Chassis types (SMBIOS table, FRU spec 10 refers to it).
+fn chassis_type(t: u8) -> &'static str {
+    const T: [&str; 33] = [
+        "Unspecified",
+        "Other",
+        "Unknown",
+        "Desktop",
+        "Low Profile Desktop",
+        "Pizza Box",
+        "Mini Tower",
+        "Tower",
+        "Portable",
+        "LapTop",
+        "Notebook",
+        "Hand Held",
+        "Docking Station",
+        "All in One",
+        "Sub Notebook",
+        "Space-saving",
+        "Lunch Box",
+        "Main Server Chassis",
+        "Expansion Chassis",
+        "SubChassis",
+        "Bus Expansion Chassis",
+        "Peripheral Chassis",
+        "RAID Chassis",
+        "Rack Mount Chassis",
+        "Sealed-case PC",
+        "Multi-system Chassis",
+        "CompactPCI",
+        "AdvancedTCA",
+        "Blade",
+        "Blade Enclosure",
+        "Tablet",
+        "Convertible",
+        "Detachable",
+    ];
+    T.get(usize::from(t)).copied().unwrap_or("Unknown")
+}
+
+/// `fru print` for the BMC's own FRU (device 0). Empty fields are skipped,
+/// as ipmitool does.
+pub fn fru_print(f: &Fru) -> String {
+    let mut o = String::from("FRU Device Description : Builtin FRU Device (ID 0)\n");
+    let mut kv = |k: &str, v: &str| {
+        if !v.is_empty() {
+            o.push_str(&format!(" {k:<22}: {v}\n"));
+        }
+    };
+    if let Some(c) = &f.chassis {
+        kv("Chassis Type", chassis_type(c.chassis_type));
+        kv("Chassis Part Number", &c.part_number);
+        kv("Chassis Serial", &c.serial);
+        for x in &c.custom {
+            kv("Chassis Extra", x);
+        }
+    }
+    if let Some(b) = &f.board {
+        if let Some(t) = b.mfg_time {
+            kv("Board Mfg Date", &asctime_utc(t));
+        }
+        kv("Board Mfg", &b.manufacturer);
+        kv("Board Product", &b.product);
+        kv("Board Serial", &b.serial);
+        kv("Board Part Number", &b.part_number);
+        for x in &b.custom {
+            kv("Board Extra", x);
+        }
+    }
+    if let Some(p) = &f.product {
+        kv("Product Manufacturer", &p.manufacturer);
+        kv("Product Name", &p.name);
+        kv("Product Part Number", &p.part_number);
+        kv("Product Version", &p.version);
+        kv("Product Serial", &p.serial);
+        kv("Product Asset Tag", &p.asset_tag);
+        for x in &p.custom {
+            kv("Product Extra", x);
+        }
+    }
+    o.push('\n');
+    o
+}
+
+/// `lan print`: the lines for the parameters this client reads (a subset
+/// of ipmitool's, in its order and wording).
+pub fn lan_print(l: &LanConfig) -> String {
+    let src = match l.ip_source {
+        IpSource::Unspecified => "Unspecified".to_string(),
+        IpSource::Static => "Static Address".into(),
+        IpSource::Dhcp => "DHCP Address".into(),
+        IpSource::Bios => "BIOS Assigned Address".into(),
+        IpSource::Other(_) => "Other".into(),
+    };
+    [
+        ("IP Address Source", src),
+        ("IP Address", l.ip.to_string()),
+        ("Subnet Mask", l.netmask.to_string()),
+        ("MAC Address", l.mac_string()),
+        ("Default Gateway IP", l.gateway.to_string()),
+    ]
+    .iter()
+    .map(|(k, v)| format!("{k:<24}: {v}\n"))
+    .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates() {
+        assert_eq!(asctime_utc(868_409_280), "Wed Jul  9 00:48:00 1997 UTC");
+        assert_eq!(
+            date_time(1_700_000_000),
+            ("11/14/2023".into(), "22:13:20".into())
+        );
+    }
+
+    #[test]
+    fn power_lines() {
+        assert_eq!(power_status(true), "Chassis Power is on\n");
+        assert_eq!(
+            power_control(ChassisControl::PowerOff),
+            "Chassis Power Control: Down/Off\n"
+        );
+    }
+
+    #[test]
+    fn sel_lines() {
+        let rec = SelRecord::parse(&[
+            0x02, 0x00, 0x02, 0x77, 0x0c, 0x00, 0x00, 0x20, 0x00, 0x04, 0x01, 0x01, 0x01, 0x59,
+            0x5a, 0x5a,
+        ])
+        .unwrap();
+        assert_eq!(
+            sel_list(&[rec]),
+            "   2 |  Pre-Init  |0000003191| Temperature #0x01 | Upper Critical going high | Asserted\n"
+        );
+        assert_eq!(sel_list(&[]), "SEL has no entries\n");
+    }
+}
