@@ -1,7 +1,8 @@
 //! `ironrack server list|add|show|rm|power`.
 
 use anyhow::bail;
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
+use ironrack_core::PowerAction;
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
@@ -113,6 +114,7 @@ pub struct AddArgs {
 pub struct PowerArgs {
     #[arg(value_name = "ID|NAME")]
     server: String,
+    #[arg(value_parser = parse_power)]
     action: PowerAction,
     /// Your PIN, needed for off, soft, reset and cycle [default: asked on a terminal]
     #[arg(long, env = "IRONRACK_PIN", hide_env_values = true)]
@@ -125,32 +127,10 @@ pub struct PowerArgs {
     timeout: humantime::Duration,
 }
 
-#[derive(ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PowerAction {
-    On,
-    Off,
-    Soft,
-    Reset,
-    Cycle,
-    Status,
-}
-
-impl PowerAction {
-    fn as_str(self) -> &'static str {
-        match self {
-            PowerAction::On => "on",
-            PowerAction::Off => "off",
-            PowerAction::Soft => "soft",
-            PowerAction::Reset => "reset",
-            PowerAction::Cycle => "cycle",
-            PowerAction::Status => "status",
-        }
-    }
-
-    /// Actions that can take a running machine down ask for the PIN.
-    fn needs_pin(self) -> bool {
-        !matches!(self, PowerAction::On | PowerAction::Status)
-    }
+/// The API's power words; the rules (which need a PIN) live in core.
+fn parse_power(s: &str) -> Result<PowerAction, String> {
+    PowerAction::parse(s)
+        .ok_or_else(|| format!("`{s}` is not one of on, off, soft, reset, cycle, status"))
 }
 
 /// `KEY=VALUE` → `(KEY, VALUE)`; the value may be empty, the key may not.
@@ -233,7 +213,7 @@ async fn power(ctx: &Ctx, args: PowerArgs) -> anyhow::Result<()> {
         .api
         .request(Method::POST, &format!("/servers/{id}/power"))
         .json(&json!({ "action": action }));
-    if args.action.needs_pin() {
+    if args.action.is_destructive() {
         // No --pin on a terminal: ask for it rather than fail.
         let pin = match args.pin {
             Some(pin) => Some(pin),
@@ -340,12 +320,8 @@ mod tests {
     }
 
     #[test]
-    fn pin_only_for_disruptive_actions() {
-        let disruptive: Vec<_> = PowerAction::value_variants()
-            .iter()
-            .filter(|a| a.needs_pin())
-            .map(|a| a.as_str())
-            .collect();
-        assert_eq!(disruptive, ["off", "soft", "reset", "cycle"]);
+    fn power_words_parse_as_the_api_names_them() {
+        assert_eq!(parse_power("cycle"), Ok(PowerAction::Cycle));
+        assert!(parse_power("explode").unwrap_err().contains("not one of"));
     }
 }
