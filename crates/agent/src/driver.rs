@@ -56,6 +56,9 @@ impl FakeMachines {
     }
 }
 
+/// A BMC as the session cache knows it: host, port, user.
+type BmcKey = (String, u16, String);
+
 /// How long an idle cached IPMI session is trusted. BMCs drop sessions
 /// after 60 s of silence (spec 6.12.15, session inactivity timeout); half
 /// that keeps us clear of the edge.
@@ -87,7 +90,7 @@ impl IpmiSlot {
 /// Tasks for the same BMC run one at a time (BMCs have few session slots).
 #[derive(Default)]
 pub struct IpmiMachines {
-    slots: Mutex<HashMap<(String, u16, String), Arc<tokio::sync::Mutex<IpmiSlot>>>>,
+    slots: Mutex<HashMap<BmcKey, Arc<tokio::sync::Mutex<IpmiSlot>>>>,
 }
 
 /// Map the ipmi crate's errors onto the driver's, keeping the text.

@@ -252,7 +252,7 @@ pub fn sensor_list(sensors: &[Sensor]) -> String {
             match r {
                 Some(r) => o.push_str(&format!(
                     "| 0x{:<8x} | {:<10} | 0x{:02x}{:02x}",
-                    r.raw,
+                    r.state & 0xFF, // 1.8.19 shows the state byte as reading
                     "discrete",
                     r.state & 0xFF,
                     r.state >> 8

@@ -96,7 +96,7 @@ fn sdr(index: usize, d: &SensorDef) -> Vec<u8> {
 }
 
 /// The simulated machine.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Chassis {
     pub power_on: bool,
     /// Boot flags parameter 5, data bytes 1–5 as last set.
@@ -106,18 +106,6 @@ pub struct Chassis {
     /// Chassis control requests received (0 off, 1 on, 2 cycle, 3 reset, 5 soft).
     pub controls: Vec<u8>,
     reservation: u16,
-}
-
-impl Default for Chassis {
-    fn default() -> Self {
-        Chassis {
-            power_on: false,
-            boot_flags: [0; 5],
-            last_event: 0,
-            controls: Vec::new(),
-            reservation: 0,
-        }
-    }
 }
 
 impl Chassis {
@@ -155,7 +143,7 @@ impl Chassis {
                 Some(c @ 0..=5) => {
                     match c {
                         0 | 5 => self.power_on = false,
-                        1 | 2 | 3 => self.power_on = true,
+                        1..=3 => self.power_on = true,
                         _ => {}
                     }
                     self.controls.push(c);

@@ -94,8 +94,17 @@ struct Setup {
     console_sid: u32,
     peer: SocketAddr,
     started: Instant,
-    /// Rm, Rc, role, user name once RAKP 1 arrived.
-    rakp: Option<([u8; 16], [u8; 16], u8, Vec<u8>)>,
+    /// Set once RAKP 1 arrived.
+    rakp: Option<Rakp>,
+}
+
+/// What RAKP 1/2 fixed: both random numbers, the role byte, the user name.
+#[derive(Clone)]
+struct Rakp {
+    rm: [u8; 16],
+    rc: [u8; 16],
+    role: u8,
+    name: Vec<u8>,
 }
 
 /// An established session.
@@ -340,7 +349,7 @@ impl Bmc {
         out.extend_from_slice(&rc);
         out.extend_from_slice(&guid);
         out.extend_from_slice(&code);
-        setup.rakp = Some((rm, rc, role, name));
+        setup.rakp = Some(Rakp { rm, rc, role, name });
         Some(sessionless(PayloadType::Rakp2, &out))
     }
 
@@ -353,7 +362,7 @@ impl Bmc {
         let sid = r.u32le("managed system session id").ok()?;
         let code = r.rest();
         let setup = self.setups.remove(&sid)?;
-        let (rm, rc, role, name) = setup.rakp.clone()?;
+        let Rakp { rm, rc, role, name } = setup.rakp.clone()?;
         let mut out = vec![tag, 0, 0, 0];
         out.extend_from_slice(&setup.console_sid.to_le_bytes());
         if status != 0 {
