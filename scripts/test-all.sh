@@ -58,7 +58,7 @@ say "cargo clippy"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 say "cargo test"
 status=0
-cargo test --workspace --locked -- --test-threads=2 || status=$?
+cargo test --workspace --locked --no-fail-fast -- --test-threads=2 || status=$?
 
 # Test databases are disposable; drop the ones this run made.
 psql "$IRONRACK_TEST_PG" -qtAc "select datname from pg_database where datname like 'ironrack_test_%'" 2>/dev/null |

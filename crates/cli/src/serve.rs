@@ -398,7 +398,7 @@ mod tests {
 
     #[test]
     fn flags_win_over_file_and_defaults_apply() {
-        let dir = std::env::temp_dir().join(format!("ironrack-cfg-{}", std::process::id()));
+        let dir = std::env::temp_dir().join(format!("ironrack-serve-cfg-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let file = dir.join("ironrack.toml");
         std::fs::write(
