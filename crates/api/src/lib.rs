@@ -158,7 +158,18 @@ pub async fn apply_events(state: AppState, mut events: mpsc::Receiver<Delivery<E
         settler,
     }) = events.recv().await
     {
-        let settled = match apply_event(&state, &event).await {
+        // SQLite refuses a transaction that must turn from reader into
+        // writer while another connection writes (SQLITE_BUSY, no wait):
+        // try a few times before handing the event back.
+        let mut outcome = apply_event(&state, &event).await;
+        for pause_ms in [20, 80, 320, 1280] {
+            if outcome.is_ok() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(pause_ms)).await;
+            outcome = apply_event(&state, &event).await;
+        }
+        let settled = match outcome {
             Ok(()) => settler.ack().await,
             Err(e) => {
                 tracing::warn!(?event, error = %e, "could not apply an agent's event; it will come again");
