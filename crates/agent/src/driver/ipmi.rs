@@ -1,60 +1,14 @@
-//! Drivers: how a power action becomes BMC traffic.
+//! The `ipmi` driver: native IPMI 2.0 (RMCP+) through ironrack-ipmi.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ironrack_bus::BmcTarget;
-use ironrack_core::{BmcDriver, BootDevice, BootRequest, PowerAction, PowerState};
+use ironrack_core::{BootDevice, BootRequest, PowerAction, PowerState};
 use ironrack_ipmi::{ChassisControl, Privilege};
 
-#[derive(Debug, thiserror::Error)]
-pub enum DriverError {
-    #[error("bad request: {0}")]
-    BadRequest(String),
-    #[error("not supported by this agent: {0}")]
-    Unsupported(String),
-    #[error("BMC error: {0}")]
-    Bmc(String),
-    /// No answer, ICMP unreachable, or the name does not resolve.
-    #[error("BMC unreachable: {0}")]
-    Unreachable(String),
-    /// The BMC refused our credentials or privilege level.
-    #[error("BMC login failed: {0}")]
-    Auth(String),
-}
-
-/// In-memory machines of the `fake` driver, keyed by server id: power state
-/// survives between tasks, so demos and tests see consistent answers.
-#[derive(Default)]
-pub struct FakeMachines {
-    power: Mutex<HashMap<i64, PowerState>>,
-}
-
-impl FakeMachines {
-    async fn power(
-        &self,
-        server_id: i64,
-        bmc: &BmcTarget,
-        action: PowerAction,
-    ) -> Result<PowerState, DriverError> {
-        // Options let tests and demos script a slow or broken BMC.
-        if let Some(ms) = bmc.options.get("delay_ms").and_then(|v| v.as_u64()) {
-            tokio::time::sleep(Duration::from_millis(ms.min(60_000))).await;
-        }
-        if let Some(reason) = bmc.options.get("fail").and_then(|v| v.as_str()) {
-            return Err(DriverError::Bmc(reason.to_owned()));
-        }
-        let mut machines = self.power.lock().unwrap_or_else(|p| p.into_inner());
-        let state = machines.entry(server_id).or_insert(PowerState::Off);
-        *state = match action {
-            PowerAction::Status => *state,
-            PowerAction::Soft => PowerState::Off,
-            other => other.resulting_state().unwrap_or(*state),
-        };
-        Ok(*state)
-    }
-}
+use super::DriverError;
 
 /// A BMC as the session cache knows it: host, port, user.
 type BmcKey = (String, u16, String);
@@ -248,41 +202,6 @@ impl IpmiMachines {
     }
 }
 
-/// Every driver this agent can use.
-#[derive(Default)]
-pub struct Drivers {
-    pub fake: FakeMachines,
-    pub ipmi: IpmiMachines,
-}
-
-impl Drivers {
-    pub async fn power(
-        &self,
-        server_id: i64,
-        bmc: &BmcTarget,
-        action: PowerAction,
-    ) -> Result<PowerState, DriverError> {
-        let driver =
-            BmcDriver::parse(&bmc.driver).map_err(|e| DriverError::BadRequest(e.to_string()))?;
-        match driver {
-            BmcDriver::Fake => self.fake.power(server_id, bmc, action).await,
-            BmcDriver::Ipmi => self.ipmi.power(bmc, action).await,
-            other => Err(DriverError::Unsupported(format!(
-                "driver `{other}` is not built into this agent yet; use `fake` or `ipmi`"
-            ))),
-        }
-    }
-}
-
-impl FakeMachines {
-    async fn boot_device(&self, bmc: &BmcTarget) -> Result<(), DriverError> {
-        match bmc.options.get("fail").and_then(|v| v.as_str()) {
-            Some(reason) => Err(DriverError::Bmc(reason.to_owned())),
-            None => Ok(()),
-        }
-    }
-}
-
 impl IpmiMachines {
     /// Set System Boot Options, parameter 5 (spec 28.13), on a session of
     /// its own: boot changes are rare, so they need no cached session.
@@ -300,19 +219,5 @@ impl IpmiMachines {
         let outcome = session.set_boot_device(flags).await.map_err(ipmi_error);
         session.close().await.ok();
         outcome
-    }
-}
-
-impl Drivers {
-    pub async fn boot_device(&self, bmc: &BmcTarget, req: BootRequest) -> Result<(), DriverError> {
-        let driver =
-            BmcDriver::parse(&bmc.driver).map_err(|e| DriverError::BadRequest(e.to_string()))?;
-        match driver {
-            BmcDriver::Fake => self.fake.boot_device(bmc).await,
-            BmcDriver::Ipmi => self.ipmi.boot_device(bmc, req).await,
-            other => Err(DriverError::Unsupported(format!(
-                "driver `{other}` is not built into this agent yet; use `fake` or `ipmi`"
-            ))),
-        }
     }
 }
