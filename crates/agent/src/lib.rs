@@ -5,6 +5,8 @@
 //! and how to talk to it. It never touches the database or the public API.
 
 mod driver;
+mod observe;
+mod poller;
 
 use std::sync::Arc;
 
@@ -13,6 +15,7 @@ use ironrack_core::{PowerAction, TaskEvent, TaskEventKind};
 use tokio::sync::{Semaphore, mpsc};
 
 pub use driver::{DriverError, Drivers, FakeMachines, IpmiMachines, ipmi_config};
+pub use poller::DEFAULT_POLL_LIMIT;
 
 /// Runs tasks for one site until the queue closes.
 pub struct Agent {
@@ -21,16 +24,30 @@ pub struct Agent {
     events: EventSender,
     /// Bounds the tasks in flight so a burst cannot open a socket per task.
     slots: Arc<Semaphore>,
+    poller: Arc<poller::PowerPoller>,
 }
 
 impl Agent {
     pub fn new(site: impl Into<String>, drivers: Drivers, events: EventSender) -> Agent {
+        let drivers = Arc::new(drivers);
+        let poller = poller::PowerPoller::new(drivers.clone(), events.clone(), DEFAULT_POLL_LIMIT);
         Agent {
             site: site.into(),
-            drivers: Arc::new(drivers),
+            drivers,
             events,
             slots: Arc::new(Semaphore::new(64)),
+            poller: Arc::new(poller),
         }
+    }
+
+    /// At most `limit` power polls at once (default [`DEFAULT_POLL_LIMIT`]).
+    pub fn with_poll_limit(mut self, limit: usize) -> Agent {
+        self.poller = Arc::new(poller::PowerPoller::new(
+            self.drivers.clone(),
+            self.events.clone(),
+            limit,
+        ));
+        self
     }
 
     /// Runs tasks from an in-process queue (nothing to acknowledge).
@@ -45,6 +62,10 @@ impl Agent {
     pub async fn run_deliveries(self, mut tasks: mpsc::Receiver<Delivery<TaskRequest>>) {
         tracing::info!(site = %self.site, "agent running");
         while let Some(delivery) = tasks.recv().await {
+            // Power polls are not tasks: the poller takes them.
+            let Some(delivery) = self.poller.take(delivery).await else {
+                continue;
+            };
             let Ok(permit) = self.slots.clone().acquire_owned().await else {
                 break;
             };
@@ -89,6 +110,9 @@ async fn run_task(
     let outcome = match task.kind.as_str() {
         "power" => run_power(drivers, events, &task).await,
         "boot_device" => run_boot_device(drivers, &task).await,
+        "sensors" => observe::sensors(drivers, events, &task).await?,
+        "sel" => observe::sel(drivers, events, &task).await?,
+        "bmc_reset" => observe::bmc_reset(drivers, &task).await?,
         other => Err(DriverError::Unsupported(format!("task kind `{other}`"))),
     };
     match outcome {

@@ -479,3 +479,100 @@ impl From<&AuditEntry> for AuditOut {
         }
     }
 }
+
+/// One sensor as last read from the BMC.
+#[derive(Serialize, ToSchema)]
+pub struct SensorOut {
+    pub name: String,
+    /// "Temperature", "Fan", "Voltage", ...
+    #[serde(rename = "type")]
+    pub sensor_type: String,
+    pub reading: Option<f64>,
+    pub unit: Option<String>,
+    pub status: ironrack_core::SensorStatus,
+}
+
+/// A server's sensors; `read_at` is null if they were never read.
+#[derive(Serialize, ToSchema)]
+pub struct SensorsOut {
+    pub server_id: i64,
+    pub read_at: Option<String>,
+    pub sensors: Vec<SensorOut>,
+}
+
+impl SensorsOut {
+    pub fn new(server_id: i64, o: &ironrack_store::Observed<ironrack_core::SensorReading>) -> Self {
+        SensorsOut {
+            server_id,
+            read_at: opt_time(o.read_at),
+            sensors: o
+                .items
+                .iter()
+                .map(|r| SensorOut {
+                    name: r.name.clone(),
+                    sensor_type: r.sensor_type.clone(),
+                    reading: r.reading,
+                    unit: r.unit.clone(),
+                    status: r.status,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// One System Event Log entry.
+#[derive(Serialize, ToSchema)]
+pub struct SelEntryOut {
+    /// The BMC's record id.
+    pub id: i64,
+    /// When it happened; null if the BMC's clock was not set then.
+    pub at: Option<String>,
+    pub text: String,
+}
+
+/// A server's System Event Log, oldest first; `read_at` is null if it was
+/// never read.
+#[derive(Serialize, ToSchema)]
+pub struct SelOut {
+    pub server_id: i64,
+    pub read_at: Option<String>,
+    pub entries: Vec<SelEntryOut>,
+}
+
+impl SelOut {
+    pub fn new(server_id: i64, o: &ironrack_store::Observed<ironrack_core::SelEntry>) -> Self {
+        SelOut {
+            server_id,
+            read_at: opt_time(o.read_at),
+            entries: o
+                .items
+                .iter()
+                .map(|e| SelEntryOut {
+                    id: e.id,
+                    at: opt_time(e.at),
+                    text: e.text.clone(),
+                })
+                .collect(),
+        }
+    }
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SelRefresh {
+    /// Empty the log after reading it (needs the PIN).
+    #[serde(default)]
+    pub clear: bool,
+    /// The PIN, if not sent as `X-Ironrack-Pin`.
+    pub pin: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+#[serde(deny_unknown_fields)]
+pub struct BmcResetRequest {
+    /// `cold` (default) or `warm`.
+    #[serde(default)]
+    pub kind: ironrack_core::BmcResetKind,
+    /// The PIN, if not sent as `X-Ironrack-Pin`.
+    pub pin: Option<String>,
+}

@@ -14,6 +14,7 @@ mod auth;
 mod dto;
 mod events;
 mod idempotency;
+mod poller;
 mod problem;
 mod routes;
 
@@ -30,6 +31,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 pub use auth::hash_password;
+pub use poller::{PowerPollConfig, run_power_poller};
 pub use problem::Problem;
 
 /// Request bodies larger than this are refused with 413.
@@ -208,6 +210,24 @@ async fn apply_event(state: &AppState, event: &Event) -> Result<(), ironrack_sto
                 kind: "power",
                 data: serde_json::json!({ "server_id": s.id, "server": s.name, "power_state": power }),
             })
+        }
+        Event::Sensors {
+            server_id,
+            read_at,
+            readings,
+        } => {
+            store
+                .replace_sensors(*server_id, *read_at, readings)
+                .await?;
+            None
+        }
+        Event::Sel {
+            server_id,
+            read_at,
+            entries,
+        } => {
+            store.replace_sel(*server_id, *read_at, entries).await?;
+            None
         }
         Event::Heartbeat {
             site,

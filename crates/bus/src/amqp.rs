@@ -311,6 +311,8 @@ impl EventPublisher for AmqpBus {
             let kind = match &event {
                 Event::Task(_) => "task",
                 Event::Power { .. } => "power",
+                Event::Sensors { .. } => "sensors",
+                Event::Sel { .. } => "sel",
                 Event::Heartbeat { .. } => "heartbeat",
             };
             bus.publish_json(

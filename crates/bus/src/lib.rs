@@ -10,7 +10,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use ironrack_core::{PowerState, TaskEvent};
+use ironrack_core::{PowerState, SelEntry, SensorReading, TaskEvent};
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
@@ -53,6 +53,54 @@ pub struct TaskRequest {
     pub bmc: BmcTarget,
 }
 
+/// The `kind` of a power poll: not a task (no task row, no task events)
+/// but a request to read one server's power state and report it if it
+/// changed. The controller publishes one per server and interval on the
+/// task queue of the server's site, so both transports carry it unchanged.
+pub const POWER_POLL: &str = "power_poll";
+
+/// The parameters of a power poll.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PowerPoll {
+    /// When the controller sent it (Unix ms).
+    pub sent_at: i64,
+    /// Older than this on arrival (e.g. queued while no agent ran): dropped,
+    /// a newer one follows.
+    pub max_age_ms: i64,
+    /// The agent waits a random time below this before polling, so that one
+    /// interval's polls spread out instead of hitting every BMC at once.
+    pub jitter_ms: u64,
+    /// Report an unchanged state again after this long, so the stored
+    /// observation time stays recent.
+    pub report_every_ms: u64,
+}
+
+impl TaskRequest {
+    /// A power poll for one server (task id 0: there is no task row).
+    pub fn power_poll(
+        server_id: i64,
+        site: String,
+        bmc: BmcTarget,
+        poll: PowerPoll,
+    ) -> TaskRequest {
+        TaskRequest {
+            task_id: 0,
+            server_id,
+            site,
+            kind: POWER_POLL.to_owned(),
+            params: serde_json::to_value(poll).unwrap_or_default(),
+            bmc,
+        }
+    }
+
+    /// The poll's parameters if this is a power poll.
+    pub fn as_power_poll(&self) -> Option<Result<PowerPoll, BusError>> {
+        (self.kind == POWER_POLL).then(|| {
+            serde_json::from_value(self.params.clone()).map_err(|e| BusError::Codec(e.to_string()))
+        })
+    }
+}
+
 /// What agents report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -61,6 +109,20 @@ pub enum Event {
     Power {
         server_id: i64,
         state: PowerState,
+    },
+    /// Every sensor of a server as read at `read_at` (Unix ms): the set
+    /// replaces the stored one.
+    Sensors {
+        server_id: i64,
+        read_at: i64,
+        readings: Vec<SensorReading>,
+    },
+    /// A server's System Event Log as read at `read_at`, oldest first: the
+    /// set replaces the stored one.
+    Sel {
+        server_id: i64,
+        read_at: i64,
+        entries: Vec<SelEntry>,
     },
     /// An agent is alive and serving `site`.
     Heartbeat {
@@ -351,6 +413,22 @@ mod tests {
         });
         bus.event_sender().send(ev.clone()).await.unwrap();
         assert_eq!(events.recv().await.unwrap(), ev);
+    }
+
+    #[test]
+    fn power_polls_round_trip() {
+        let poll = PowerPoll {
+            sent_at: 5,
+            max_age_ms: 60_000,
+            jitter_ms: 30_000,
+            report_every_ms: 600_000,
+        };
+        let base = request(1, "ams");
+        let req = TaskRequest::power_poll(3, "ams".into(), base.bmc.clone(), poll);
+        let back: TaskRequest =
+            serde_json::from_str(&serde_json::to_string(&req).unwrap()).unwrap();
+        assert_eq!(back.as_power_poll().unwrap().unwrap(), poll);
+        assert!(base.as_power_poll().is_none(), "a power task is not a poll");
     }
 
     #[test]

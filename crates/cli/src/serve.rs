@@ -45,6 +45,10 @@ pub struct ServeArgs {
     /// Log filter, e.g. `info` or `ironrack_api=debug`.
     #[arg(long, env = "IRONRACK_LOG")]
     log: Option<String>,
+    /// How often every server's power state is read from its BMC, e.g.
+    /// `60s` (the default) or `5m`; `off` stops polling.
+    #[arg(long, env = "IRONRACK_POWER_POLL_INTERVAL")]
+    power_poll_interval: Option<String>,
 }
 
 /// The settings a TOML file may hold.
@@ -61,7 +65,12 @@ struct FileConfig {
     session_ttl: Option<String>,
     login_failures: Option<usize>,
     pin_failures: Option<usize>,
+    /// e.g. "60s", or "off"
+    power_poll_interval: Option<String>,
 }
+
+/// How often server power states are polled unless configured.
+const DEFAULT_POWER_POLL: Duration = Duration::from_secs(60);
 
 /// The effective settings: flags and environment over file over defaults.
 #[derive(Debug)]
@@ -72,6 +81,8 @@ struct Settings {
     site: String,
     log: String,
     api: ApiConfig,
+    /// `None`: no power polling.
+    power_poll: Option<Duration>,
 }
 
 fn settings(args: &ServeArgs) -> anyhow::Result<Settings> {
@@ -108,7 +119,25 @@ fn settings(args: &ServeArgs) -> anyhow::Result<Settings> {
     if let Some(n) = file.pin_failures {
         api.pin_failures = n.max(1);
     }
+    let power_poll = match args
+        .power_poll_interval
+        .as_deref()
+        .or(file.power_poll_interval.as_deref())
+    {
+        None => Some(DEFAULT_POWER_POLL),
+        Some("off" | "0") => None,
+        Some(text) => {
+            let d = humantime::parse_duration(text)
+                .with_context(|| format!("power poll interval {text:?} (e.g. 60s, 5m or off)"))?;
+            anyhow::ensure!(
+                d >= Duration::from_millis(100),
+                "power poll interval {text:?} is too short: at least 100ms"
+            );
+            Some(d)
+        }
+    };
     Ok(Settings {
+        power_poll,
         listen: args
             .listen
             .or(file.listen)
@@ -221,6 +250,9 @@ pub struct AgentArgs {
     name: Option<String>,
     #[command(flatten)]
     amqp: AmqpArgs,
+    /// At most this many BMCs are polled for their power state at once.
+    #[arg(long, env = "IRONRACK_POLL_CONCURRENCY", default_value_t = ironrack_agent::DEFAULT_POLL_LIMIT)]
+    poll_concurrency: usize,
     /// Log filter.
     #[arg(long, env = "IRONRACK_LOG", default_value = "info")]
     log: String,
@@ -302,6 +334,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         state.clone(),
         ironrack_bus::unacked_deliveries(events),
     ));
+    if let Some(interval) = s.power_poll {
+        // The one local agent serves every site.
+        let cfg = ironrack_api::PowerPollConfig::new(interval, true);
+        tokio::spawn(ironrack_api::run_power_poller(state.clone(), cfg));
+    }
     serve_api(state, &s, started, "serve").await
 }
 
@@ -319,6 +356,12 @@ pub async fn run_controller(args: ControllerArgs) -> anyhow::Result<()> {
         .context("consuming agents' events")?;
     let state = AppState::new(store, Arc::new(bus), s.api.clone());
     tokio::spawn(ironrack_api::apply_events(state.clone(), events));
+    if let Some(interval) = s.power_poll {
+        // Only sites with a live agent: polls must not pile up in the
+        // queue of a site whose agent is down.
+        let cfg = ironrack_api::PowerPollConfig::new(interval, false);
+        tokio::spawn(ironrack_api::run_power_poller(state.clone(), cfg));
+    }
     serve_api(state, &s, started, "controller").await
 }
 
@@ -351,7 +394,9 @@ pub async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
     });
     tracing::info!(site = %args.site, agent = %name, "agent connected");
     tokio::select! {
-        _ = Agent::new(args.site.clone(), Drivers::default(), events).run_deliveries(tasks) => {},
+        _ = Agent::new(args.site.clone(), Drivers::default(), events)
+            .with_poll_limit(args.poll_concurrency)
+            .run_deliveries(tasks) => {},
         _ = shutdown_signal() => {},
     }
     bus.close().await;
@@ -412,6 +457,19 @@ mod tests {
         assert_eq!(s.site, "fra1");
         assert_eq!(s.api.session_ttl, Duration::from_secs(7200));
         assert_eq!(s.database_url, "sqlite://ironrack-data/ironrack.db");
+        assert_eq!(s.power_poll, Some(Duration::from_secs(60)));
+
+        std::fs::write(&file, "power_poll_interval = \"off\"\n").unwrap();
+        let args = T::parse_from(["t", "--config", file.to_str().unwrap()]).serve;
+        assert_eq!(settings(&args).unwrap().power_poll, None);
+        let args = T::parse_from(["t", "--power-poll-interval", "2s"]).serve;
+        assert_eq!(
+            settings(&args).unwrap().power_poll,
+            Some(Duration::from_secs(2))
+        );
+        let args = T::parse_from(["t", "--power-poll-interval", "soon"]).serve;
+        let err = format!("{:#}", settings(&args).unwrap_err());
+        assert!(err.contains("power poll interval \"soon\""), "{err}");
 
         std::fs::write(&file, "listne = \"x\"\n").unwrap();
         let args = T::parse_from(["t", "--config", file.to_str().unwrap()]).serve;

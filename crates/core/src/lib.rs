@@ -9,6 +9,7 @@ pub mod boot;
 pub mod net;
 pub mod power;
 pub mod role;
+pub mod sensor;
 pub mod task;
 
 pub use bmc::{BmcDriver, BmcDriverError};
@@ -16,4 +17,5 @@ pub use boot::{BootDevice, BootRequest};
 pub use net::{MacAddress, MacError, validate_host};
 pub use power::{PowerAction, PowerState};
 pub use role::Role;
+pub use sensor::{BmcResetKind, SEL_KEEP, SelEntry, SensorReading, SensorStatus};
 pub use task::{TaskEvent, TaskEventKind, TaskKind, TaskState, TransitionError};

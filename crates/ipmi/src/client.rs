@@ -260,6 +260,9 @@ pub struct SensorValue {
     pub raw: Option<u8>,
     /// Threshold or discrete state bits.
     pub state: u16,
+    /// A threshold sensor (event/reading type 01h): `state` holds which
+    /// thresholds the reading crosses.
+    pub threshold: bool,
 }
 
 /// An authenticated RMCP+ session with one BMC.
@@ -558,6 +561,7 @@ impl Session {
                 unit,
                 raw: reading.map(|r| r.raw),
                 state: reading.map(|r| r.state).unwrap_or(0),
+                threshold: common.event_reading_type == 0x01,
             });
         }
         Ok(out)

@@ -22,6 +22,7 @@ use sqlx::sqlite::{
 mod agents;
 mod audit;
 mod secret;
+mod sensors;
 mod servers;
 mod sites;
 mod tasks;
@@ -35,6 +36,7 @@ pub mod testing;
 pub use agents::{AgentSeen, IdempotentResponse};
 pub use audit::{AuditEntry, NewAudit};
 pub use secret::{SecretBox, SecretError};
+pub use sensors::Observed;
 pub use servers::{BmcRecord, NewServer, Server, ServerFilter, ServerUpdate};
 pub use sites::Site;
 pub use tasks::{NewTask, Task, TaskFilter, TaskMessage};

@@ -1,6 +1,9 @@
 //! The store's behaviour, checked on SQLite and on PostgreSQL alike.
 
-use ironrack_core::{PowerState, Role, TaskEvent, TaskEventKind, TaskState};
+use ironrack_core::{
+    PowerState, Role, SEL_KEEP, SelEntry, SensorReading, SensorStatus, TaskEvent, TaskEventKind,
+    TaskState,
+};
 use ironrack_store::testing::{fresh_postgres_url, fresh_sqlite_url};
 use ironrack_store::*;
 
@@ -36,6 +39,10 @@ both!(
     tasks_follow_the_state_machine_idempotently
 );
 both!(tokens_and_users, tokens_and_users);
+both!(
+    sensors_and_sel_replace_their_set,
+    sensors_and_sel_replace_their_set
+);
 
 fn audit<'a>(action: &'a str) -> NewAudit<'a> {
     NewAudit {
@@ -451,4 +458,76 @@ async fn tokens_and_users(store: Store) {
         .await
         .unwrap();
     assert_eq!((u.role, u.tenant_id), (Role::Operator, None));
+}
+
+fn reading(name: &str, value: Option<f64>, status: SensorStatus) -> SensorReading {
+    SensorReading {
+        name: name.into(),
+        sensor_type: "Temperature".into(),
+        reading: value,
+        unit: value.map(|_| "degrees C".into()),
+        status,
+    }
+}
+
+async fn sensors_and_sel_replace_their_set(store: Store) {
+    let s = site_and_server(&store, "sensor-box", None).await;
+    let other = site_and_server(&store, "other-box", None).await;
+    let never = store.sensors(s.id).await.unwrap();
+    assert_eq!((never.read_at, never.items.len()), (None, 0));
+
+    let first = vec![
+        reading("CPU Temp", Some(40.5), SensorStatus::Ok),
+        reading("Inlet", Some(91.0), SensorStatus::Critical),
+        reading("PSU1", None, SensorStatus::Unavailable),
+    ];
+    assert!(store.replace_sensors(s.id, 1_000, &first).await.unwrap());
+    let got = store.sensors(s.id).await.unwrap();
+    assert_eq!(got.read_at, Some(1_000));
+    assert_eq!(got.items, first, "kept in the BMC's order, values intact");
+    assert!(store.sensors(other.id).await.unwrap().items.is_empty());
+
+    // A refresh replaces the set: a sensor that disappeared goes, a name
+    // given twice keeps the later reading.
+    let second = vec![
+        reading("Inlet", Some(30.0), SensorStatus::Ok),
+        reading("Inlet", Some(31.0), SensorStatus::Warning),
+    ];
+    assert!(store.replace_sensors(s.id, 2_000, &second).await.unwrap());
+    let got = store.sensors(s.id).await.unwrap();
+    assert_eq!(got.read_at, Some(2_000));
+    assert_eq!(got.items, vec![second[1].clone()]);
+
+    // An older set arriving late changes nothing; nor does one for a
+    // server that is gone.
+    assert!(!store.replace_sensors(s.id, 1_500, &first).await.unwrap());
+    assert_eq!(
+        store.sensors(s.id).await.unwrap().items,
+        vec![second[1].clone()]
+    );
+    assert!(!store.replace_sensors(999_999, 3_000, &first).await.unwrap());
+
+    // SEL: bounded to the newest SEL_KEEP entries, an empty (cleared) log
+    // still has its time.
+    let many: Vec<SelEntry> = (1..=(SEL_KEEP as i64 + 5))
+        .map(|id| SelEntry {
+            id,
+            at: (id % 2 == 0).then_some(id * 1000),
+            text: format!("event {id}"),
+        })
+        .collect();
+    assert!(store.replace_sel(s.id, 5_000, &many).await.unwrap());
+    let got = store.sel(s.id).await.unwrap();
+    assert_eq!(got.read_at, Some(5_000));
+    assert_eq!(got.items.len(), SEL_KEEP);
+    assert_eq!(got.items[0], many[5], "the oldest five were dropped");
+    assert_eq!(got.items.last(), many.last());
+    assert!(store.replace_sel(s.id, 6_000, &[]).await.unwrap());
+    let got = store.sel(s.id).await.unwrap();
+    assert_eq!((got.read_at, got.items.len()), (Some(6_000), 0));
+
+    // Deleting the server deletes what was read from it.
+    store.delete_server(s.id).await.unwrap();
+    let gone = store.sensors(s.id).await.unwrap();
+    assert_eq!((gone.read_at, gone.items.len()), (None, 0));
 }

@@ -5,7 +5,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ironrack_bus::BmcTarget;
-use ironrack_core::{BootDevice, BootRequest, PowerAction, PowerState};
+use ironrack_core::{
+    BmcResetKind, BootDevice, BootRequest, PowerAction, PowerState, SelEntry, SensorReading,
+    SensorStatus,
+};
 use ironrack_ipmi::{ChassisControl, Privilege};
 
 use super::DriverError;
@@ -150,6 +153,11 @@ async fn ipmi_power(
     }
 }
 
+/// One operation on a session, boxed so that the driver's futures stay `Send`.
+type SessionFuture<'s, T> = std::pin::Pin<
+    Box<dyn std::future::Future<Output = Result<T, ironrack_ipmi::Error>> + Send + 's>,
+>;
+
 /// Errors after which a cached session is not worth keeping.
 fn session_broken(e: &ironrack_ipmi::Error) -> bool {
     !matches!(e, ironrack_ipmi::Error::CompletionCode { .. })
@@ -160,6 +168,43 @@ impl IpmiMachines {
         let key = (cfg.host.clone(), cfg.port, cfg.username.clone());
         let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
         slots.entry(key).or_default().clone()
+    }
+
+    /// Runs `op` on this BMC's cached session (logging in if there is none
+    /// or it is stale) and keeps the session for the next caller. Calls to
+    /// one BMC are serialised. A cached session may have died on the BMC
+    /// (reset, timeout): then `op` runs once more on a fresh login, so `op`
+    /// must be safe to repeat after a failure (every caller starts with a
+    /// read).
+    async fn with_session<T>(
+        &self,
+        cfg: ironrack_ipmi::Config,
+        mut op: impl for<'s> FnMut(&'s mut ironrack_ipmi::Session) -> SessionFuture<'s, T> + Send,
+    ) -> Result<T, DriverError> {
+        let slot = self.slot(&cfg);
+        let mut slot = slot.lock().await;
+        let cached = slot.take(&cfg);
+        let reused = cached.is_some();
+        let mut session = match cached {
+            Some(s) => s,
+            None => ironrack_ipmi::Session::connect(cfg.clone())
+                .await
+                .map_err(ipmi_error)?,
+        };
+        let mut result = op(&mut session).await;
+        if reused && matches!(&result, Err(e) if session_broken(e)) {
+            tracing::debug!(bmc = %cfg.host, "cached IPMI session dead; logging in again");
+            drop(session);
+            session = ironrack_ipmi::Session::connect(cfg.clone())
+                .await
+                .map_err(ipmi_error)?;
+            result = op(&mut session).await;
+        }
+        match &result {
+            Err(e) if session_broken(e) => drop(session),
+            _ => slot.session = Some((session, cfg, Instant::now())),
+        }
+        result.map_err(ipmi_error)
     }
 
     pub async fn power(
@@ -173,32 +218,92 @@ impl IpmiMachines {
             .get("settle_ms")
             .and_then(|v| v.as_u64())
             .map_or(IPMI_SETTLE, |ms| Duration::from_millis(ms.min(120_000)));
+        // The first request is a status read, so a retry is safe.
+        self.with_session(cfg, |s| Box::pin(ipmi_power(s, action, settle)))
+            .await
+    }
+
+    /// Every sensor in the SDR repository with its reading (spec 33, 35.14).
+    pub async fn sensors(&self, bmc: &BmcTarget) -> Result<Vec<SensorReading>, DriverError> {
+        let values = self
+            .with_session(ipmi_config(bmc)?, |s| Box::pin(s.sensor_readings()))
+            .await?;
+        Ok(values.into_iter().map(sensor_reading).collect())
+    }
+
+    /// The System Event Log, oldest first, then cleared if asked (spec 31).
+    /// A failed clear fails the task: the caller asked for it.
+    pub async fn sel(&self, bmc: &BmcTarget, clear: bool) -> Result<Vec<SelEntry>, DriverError> {
+        let records = self
+            .with_session(ipmi_config(bmc)?, |s| {
+                Box::pin(async move {
+                    let records = s.sel_list().await?;
+                    if clear {
+                        s.sel_clear().await?;
+                    }
+                    Ok(records)
+                })
+            })
+            .await?;
+        Ok(records.iter().map(sel_entry).collect())
+    }
+
+    /// BMC Cold or Warm Reset (spec 20.2, 20.3) on a fresh session; the
+    /// cached one is dropped, since the reset ends every session. Returns
+    /// whether the BMC answered: some reset before replying, and a reset
+    /// that was sent but not answered is not a failure.
+    pub async fn bmc_reset(
+        &self,
+        bmc: &BmcTarget,
+        kind: BmcResetKind,
+    ) -> Result<bool, DriverError> {
+        let cfg = ipmi_config(bmc)?;
         let slot = self.slot(&cfg);
         let mut slot = slot.lock().await;
-        let cached = slot.take(&cfg);
-        let reused = cached.is_some();
-        let mut session = match cached {
-            Some(s) => s,
-            None => ironrack_ipmi::Session::connect(cfg.clone())
-                .await
-                .map_err(ipmi_error)?,
+        slot.session = None;
+        let mut session = ironrack_ipmi::Session::connect(cfg)
+            .await
+            .map_err(ipmi_error)?;
+        let reset = match kind {
+            BmcResetKind::Cold => ironrack_ipmi::BmcReset::Cold,
+            BmcResetKind::Warm => ironrack_ipmi::BmcReset::Warm,
         };
-        let mut result = ipmi_power(&mut session, action, settle).await;
-        // A cached session may have died on the BMC (reset, timeout): the
-        // first request (a status read) fails, so retrying is safe.
-        if reused && matches!(&result, Err(e) if session_broken(e)) {
-            tracing::debug!(bmc = %cfg.host, "cached IPMI session dead; logging in again");
-            drop(session);
-            session = ironrack_ipmi::Session::connect(cfg.clone())
-                .await
-                .map_err(ipmi_error)?;
-            result = ipmi_power(&mut session, action, settle).await;
+        match session.bmc_reset(reset).await {
+            Ok(()) => Ok(true),
+            Err(ironrack_ipmi::Error::Timeout { .. }) => Ok(false),
+            Err(e) => Err(ipmi_error(e)),
         }
-        match &result {
-            Err(e) if session_broken(e) => drop(session),
-            _ => slot.session = Some((session, cfg, Instant::now())),
-        }
-        result.map_err(ipmi_error)
+    }
+}
+
+/// The driver-neutral shape of one IPMI sensor.
+fn sensor_reading(v: ironrack_ipmi::SensorValue) -> SensorReading {
+    use ironrack_ipmi::cmd::sdr::{ThresholdLevel, threshold_level};
+    let status = match (v.raw, v.threshold) {
+        (None, _) => SensorStatus::Unavailable,
+        (Some(_), false) => SensorStatus::Ok,
+        (Some(_), true) => match threshold_level(v.state) {
+            ThresholdLevel::Ok => SensorStatus::Ok,
+            ThresholdLevel::NonCritical => SensorStatus::Warning,
+            ThresholdLevel::Critical => SensorStatus::Critical,
+            ThresholdLevel::NonRecoverable => SensorStatus::NonRecoverable,
+        },
+    };
+    let analog = v.value.is_some() || v.threshold;
+    SensorReading {
+        name: v.name,
+        sensor_type: ironrack_ipmi::cmd::sdr::sensor_type_name(v.sensor_type).to_owned(),
+        reading: v.value,
+        unit: analog.then_some(v.unit),
+        status,
+    }
+}
+
+fn sel_entry(r: &ironrack_ipmi::SelRecord) -> SelEntry {
+    SelEntry {
+        id: i64::from(r.record_id),
+        at: r.unix_time().map(|t| i64::from(t) * 1000),
+        text: r.describe(),
     }
 }
 

@@ -1,7 +1,9 @@
 //! Drivers: how a power action becomes BMC traffic.
 
 use ironrack_bus::BmcTarget;
-use ironrack_core::{BmcDriver, BootRequest, PowerAction, PowerState};
+use ironrack_core::{
+    BmcDriver, BmcResetKind, BootRequest, PowerAction, PowerState, SelEntry, SensorReading,
+};
 
 mod fake;
 mod ipmi;
@@ -60,6 +62,60 @@ impl Drivers {
             BmcDriver::Ipmi => self.ipmi.boot_device(bmc, req).await,
             other => Err(DriverError::Unsupported(format!(
                 "driver `{other}` is not built into this agent yet; use `fake` or `ipmi`"
+            ))),
+        }
+    }
+}
+
+impl Drivers {
+    pub async fn sensors(
+        &self,
+        server_id: i64,
+        bmc: &BmcTarget,
+    ) -> Result<Vec<SensorReading>, DriverError> {
+        let driver =
+            BmcDriver::parse(&bmc.driver).map_err(|e| DriverError::BadRequest(e.to_string()))?;
+        match driver {
+            BmcDriver::Fake => self.fake.sensors(server_id, bmc).await,
+            BmcDriver::Ipmi => self.ipmi.sensors(bmc).await,
+            other => Err(DriverError::Unsupported(format!(
+                "reading sensors through driver `{other}`; use `fake` or `ipmi`"
+            ))),
+        }
+    }
+
+    /// The System Event Log, oldest first; emptied afterwards if `clear`.
+    pub async fn sel(
+        &self,
+        server_id: i64,
+        bmc: &BmcTarget,
+        clear: bool,
+    ) -> Result<Vec<SelEntry>, DriverError> {
+        let driver =
+            BmcDriver::parse(&bmc.driver).map_err(|e| DriverError::BadRequest(e.to_string()))?;
+        match driver {
+            BmcDriver::Fake => self.fake.sel(server_id, bmc, clear).await,
+            BmcDriver::Ipmi => self.ipmi.sel(bmc, clear).await,
+            other => Err(DriverError::Unsupported(format!(
+                "reading the event log through driver `{other}`; use `fake` or `ipmi`"
+            ))),
+        }
+    }
+
+    /// Resets the BMC itself (not the server). `Ok(false)`: the reset was
+    /// sent but the BMC went down before it answered.
+    pub async fn bmc_reset(
+        &self,
+        bmc: &BmcTarget,
+        kind: BmcResetKind,
+    ) -> Result<bool, DriverError> {
+        let driver =
+            BmcDriver::parse(&bmc.driver).map_err(|e| DriverError::BadRequest(e.to_string()))?;
+        match driver {
+            BmcDriver::Fake => self.fake.bmc_reset(bmc).await.map(|()| true),
+            BmcDriver::Ipmi => self.ipmi.bmc_reset(bmc, kind).await,
+            other => Err(DriverError::Unsupported(format!(
+                "resetting the BMC through driver `{other}`; use `fake` or `ipmi`"
             ))),
         }
     }

@@ -2,6 +2,7 @@
 //! takes `State`, the `Caller` and its input, and returns JSON or a problem.
 
 mod audit_log;
+mod sensors;
 mod servers;
 mod session;
 mod sites;
@@ -44,6 +45,11 @@ pub fn all(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(servers::get, servers::update, servers::delete))
         .routes(routes!(servers::power))
         .routes(routes!(servers::boot_device))
+        .routes(routes!(sensors::sensors))
+        .routes(routes!(sensors::sel))
+        .routes(routes!(sensors::refresh_sensors))
+        .routes(routes!(sensors::refresh_sel))
+        .routes(routes!(sensors::bmc_reset))
         .routes(routes!(tasks::list))
         .routes(routes!(tasks::get))
         .routes(routes!(tasks::cancel))

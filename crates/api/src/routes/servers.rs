@@ -313,7 +313,7 @@ pub async fn power(
 
 /// Writes a queued task with its audit entry and hands it to the bus. If the
 /// bus is down the task stays queued and is resumed later.
-async fn queue_task(
+pub(crate) async fn queue_task(
     state: &AppState,
     caller: &Caller,
     source: &std::net::IpAddr,

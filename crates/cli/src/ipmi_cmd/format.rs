@@ -4,8 +4,9 @@
 
 use ironrack_ipmi::cmd::chassis::RestorePolicy;
 use ironrack_ipmi::cmd::lan::IpSource;
-use ironrack_ipmi::cmd::sdr::{Conversion, SensorReading};
-use ironrack_ipmi::cmd::sel::SelEvent;
+pub use ironrack_ipmi::cmd::sdr::sensor_type_name;
+use ironrack_ipmi::cmd::sdr::{Conversion, SensorReading, ThresholdLevel, threshold_level};
+use ironrack_ipmi::cmd::sel::{SelEvent, event_description};
 use ironrack_ipmi::{ChassisControl, ChassisStatus, DeviceId, Fru, LanConfig, SelRecord};
 
 /// `power status`.
@@ -167,21 +168,12 @@ impl Sensor {
         if !self.threshold {
             return "ok";
         }
-        let s = r.state;
-        // ipmitool's order: non-recoverable, critical, non-critical; low first.
-        for (bit, name) in [
-            (0x04, "nr"),
-            (0x20, "nr"),
-            (0x02, "cr"),
-            (0x10, "cr"),
-            (0x01, "nc"),
-            (0x08, "nc"),
-        ] {
-            if s & bit != 0 {
-                return name;
-            }
+        match threshold_level(r.state) {
+            ThresholdLevel::NonRecoverable => "nr",
+            ThresholdLevel::Critical => "cr",
+            ThresholdLevel::NonCritical => "nc",
+            ThresholdLevel::Ok => "ok",
         }
-        "ok"
     }
 }
 
@@ -267,162 +259,6 @@ pub fn sensor_list(sensors: &[Sensor]) -> String {
         o.push('\n');
     }
     o
-}
-
-/// Sensor type names (spec table 42-3).
-pub fn sensor_type_name(t: u8) -> &'static str {
-    const NAMES: [&str; 45] = [
-        "reserved",
-        "Temperature",
-        "Voltage",
-        "Current",
-        "Fan",
-        "Physical Security",
-        "Platform Security",
-        "Processor",
-        "Power Supply",
-        "Power Unit",
-        "Cooling Device",
-        "Other",
-        "Memory",
-        "Drive Slot / Bay",
-        "POST Memory Resize",
-        "System Firmwares",
-        "Event Logging Disabled",
-        "Watchdog1",
-        "System Event",
-        "Critical Interrupt",
-        "Button",
-        "Module / Board",
-        "Microcontroller",
-        "Add-in Card",
-        "Chassis",
-        "Chip Set",
-        "Other FRU",
-        "Cable / Interconnect",
-        "Terminator",
-        "System Boot Initiated",
-        "Boot Error",
-        "OS Boot",
-        "OS Critical Stop",
-        "Slot / Connector",
-        "System ACPI Power State",
-        "Watchdog2",
-        "Platform Alert",
-        "Entity Presence",
-        "Monitor ASIC",
-        "LAN",
-        "Management Subsys Health",
-        "Battery",
-        "Session Audit",
-        "Version Change",
-        "FRU State",
-    ];
-    match t {
-        0xC0..=0xFF => "OEM",
-        _ => NAMES.get(usize::from(t)).copied().unwrap_or("Unknown"),
-    }
-}
-
-/// Event offset text: threshold states (table 42-2, generic code 01h) and
-/// the sensor-specific offsets (table 42-3) of the common sensor types.
-fn event_description(sensor_type: u8, event_type: u8, offset: u8) -> &'static str {
-    const THRESHOLD: [&str; 12] = [
-        "Lower Non-critical going low ",
-        "Lower Non-critical going high",
-        "Lower Critical going low ",
-        "Lower Critical going high",
-        "Lower Non-recoverable going low ",
-        "Lower Non-recoverable going high",
-        "Upper Non-critical going low ",
-        "Upper Non-critical going high",
-        "Upper Critical going low ",
-        "Upper Critical going high",
-        "Upper Non-recoverable going low ",
-        "Upper Non-recoverable going high",
-    ];
-    let specific: &[&str] = match sensor_type {
-        0x05 => &[
-            "General Chassis intrusion",
-            "Drive Bay intrusion",
-            "I/O Card area intrusion",
-            "Processor area intrusion",
-            "System unplugged from LAN",
-            "Unauthorized dock",
-            "FAN area intrusion",
-        ],
-        0x07 => &[
-            "IERR",
-            "Thermal Trip",
-            "FRB1/BIST failure",
-            "FRB2/Hang in POST failure",
-            "FRB3/Processor startup/init failure",
-            "Configuration Error",
-            "SM BIOS Uncorrectable CPU-complex Error",
-            "Presence detected",
-            "Disabled",
-            "Terminator presence detected",
-            "Throttled",
-        ],
-        0x08 => &[
-            "Presence detected",
-            "Failure detected",
-            "Predictive failure",
-            "Power Supply AC lost",
-            "AC lost or out-of-range",
-            "AC out-of-range, but present",
-            "Config Error",
-            "Power Supply Inactive",
-        ],
-        0x09 => &[
-            "Power off/down",
-            "Power cycle",
-            "240VA power down",
-            "Interlock power down",
-            "AC lost",
-            "Soft-power control failure",
-            "Failure detected",
-            "Predictive failure",
-        ],
-        0x0C => &[
-            "Correctable ECC",
-            "Uncorrectable ECC",
-            "Parity",
-            "Memory Scrub Failed",
-            "Memory Device Disabled",
-            "Correctable ECC logging limit reached",
-            "Presence Detected",
-            "Configuration Error",
-            "Spare",
-            "Throttled",
-            "Over Temperature",
-        ],
-        0x10 => &[
-            "Correctable memory error logging disabled",
-            "Event logging disabled",
-            "Log area reset/cleared",
-            "All event logging disabled",
-            "Log full",
-            "Log almost full",
-        ],
-        0x14 => &[
-            "Power Button pressed",
-            "Sleep Button pressed",
-            "Reset Button pressed",
-            "FRU latch open",
-            "FRU service request button",
-        ],
-        _ => &[],
-    };
-    let table: &[&str] = match event_type {
-        0x01 => &THRESHOLD,
-        0x6F => specific,
-        _ => &[],
-    };
-    table
-        .get(usize::from(offset & 0x0F))
-        .copied()
-        .unwrap_or("Unknown")
 }
 
 /// (days since 1970-01-01) → (year, month, day), proleptic Gregorian.

@@ -29,6 +29,8 @@ pub struct Server {
     pub amqp: Option<(String, String)>,
     /// Every response body seen, to check secrets never appear in one.
     pub bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// More command-line arguments for `serve`/`controller`.
+    pub extra_args: Vec<String>,
 }
 
 pub struct Reply {
@@ -76,6 +78,14 @@ impl Server {
         server
     }
 
+    /// `serve` with more command-line arguments.
+    pub async fn start_with(db: Db, args: &[&str]) -> Server {
+        let mut server = Server::start_stopped(db).await;
+        server.extra_args = args.iter().map(|a| a.to_string()).collect();
+        server.spawn().await;
+        server
+    }
+
     /// `ironrack controller` on SQLite, with tasks going through RabbitMQ.
     pub async fn start_controller(amqp_url: &str, prefix: &str) -> Server {
         let mut server = Server::start_stopped(Db::Sqlite).await;
@@ -103,6 +113,7 @@ impl Server {
             http: reqwest::Client::new(),
             amqp: None,
             bodies: Default::default(),
+            extra_args: Vec::new(),
         }
     }
 
@@ -121,6 +132,7 @@ impl Server {
             .arg("--data-dir")
             .arg(&self.data_dir)
             .args(["--database-url", &self.database_url])
+            .args(&self.extra_args)
             .env("IRONRACK_ADMIN_PASSWORD", ADMIN_PASSWORD)
             .env("IRONRACK_LOG", "info")
             .stdout(Stdio::null())

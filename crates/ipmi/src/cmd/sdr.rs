@@ -383,6 +383,85 @@ impl Command for GetSensorReading {
     }
 }
 
+/// Which threshold a threshold sensor's reading crosses, worst first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThresholdLevel {
+    Ok,
+    NonCritical,
+    Critical,
+    NonRecoverable,
+}
+
+/// The worst crossed threshold in Get Sensor Reading's state byte
+/// (table 35-14: bit 0/3 lower/upper non-critical, 1/4 critical, 2/5
+/// non-recoverable).
+pub fn threshold_level(state: u16) -> ThresholdLevel {
+    if state & 0x24 != 0 {
+        ThresholdLevel::NonRecoverable
+    } else if state & 0x12 != 0 {
+        ThresholdLevel::Critical
+    } else if state & 0x09 != 0 {
+        ThresholdLevel::NonCritical
+    } else {
+        ThresholdLevel::Ok
+    }
+}
+
+/// Sensor type names (spec table 42-3).
+pub fn sensor_type_name(t: u8) -> &'static str {
+    const NAMES: [&str; 45] = [
+        "reserved",
+        "Temperature",
+        "Voltage",
+        "Current",
+        "Fan",
+        "Physical Security",
+        "Platform Security",
+        "Processor",
+        "Power Supply",
+        "Power Unit",
+        "Cooling Device",
+        "Other",
+        "Memory",
+        "Drive Slot / Bay",
+        "POST Memory Resize",
+        "System Firmwares",
+        "Event Logging Disabled",
+        "Watchdog1",
+        "System Event",
+        "Critical Interrupt",
+        "Button",
+        "Module / Board",
+        "Microcontroller",
+        "Add-in Card",
+        "Chassis",
+        "Chip Set",
+        "Other FRU",
+        "Cable / Interconnect",
+        "Terminator",
+        "System Boot Initiated",
+        "Boot Error",
+        "OS Boot",
+        "OS Critical Stop",
+        "Slot / Connector",
+        "System ACPI Power State",
+        "Watchdog2",
+        "Platform Alert",
+        "Entity Presence",
+        "Monitor ASIC",
+        "LAN",
+        "Management Subsys Health",
+        "Battery",
+        "Session Audit",
+        "Version Change",
+        "FRU State",
+    ];
+    match t {
+        0xC0..=0xFF => "OEM",
+        _ => NAMES.get(usize::from(t)).copied().unwrap_or("Unknown"),
+    }
+}
+
 /// Sensor unit type codes (spec table 43-15).
 pub fn unit_name(code: u8) -> &'static str {
     const NAMES: [&str; 93] = [
@@ -486,6 +565,16 @@ pub fn unit_name(code: u8) -> &'static str {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn worst_threshold_wins() {
+        assert_eq!(threshold_level(0), ThresholdLevel::Ok);
+        assert_eq!(threshold_level(0x08), ThresholdLevel::NonCritical);
+        assert_eq!(threshold_level(0x01 | 0x10), ThresholdLevel::Critical);
+        assert_eq!(threshold_level(0x02 | 0x20), ThresholdLevel::NonRecoverable);
+        assert_eq!(sensor_type_name(0x04), "Fan");
+        assert_eq!(sensor_type_name(0xC5), "OEM");
+    }
 
     /// The "Sys 12V" record from lab/bmcs.sh.
     pub(crate) fn volt_record() -> Vec<u8> {

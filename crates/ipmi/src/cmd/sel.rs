@@ -177,6 +177,167 @@ impl SelRecord {
     }
 }
 
+impl SelRecord {
+    /// Seconds since 1970, if the record has a timestamp taken after the
+    /// BMC's clock was set (values below 20000000h count from BMC
+    /// initialisation, 32.1).
+    pub fn unix_time(&self) -> Option<u32> {
+        match &self.event {
+            SelEvent::System { timestamp, .. } | SelEvent::OemTimestamped { timestamp, .. } => {
+                (*timestamp >= 0x2000_0000).then_some(*timestamp)
+            }
+            SelEvent::Oem { .. } => None,
+        }
+    }
+
+    /// One line of text, as `ipmitool sel list` words it without the
+    /// date: "Temperature #0x01 | Upper Critical going high | Asserted".
+    pub fn describe(&self) -> String {
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        match &self.event {
+            SelEvent::System {
+                sensor_type,
+                sensor_number,
+                deassertion,
+                event_type,
+                event_data,
+                ..
+            } => {
+                let mut o = super::sdr::sensor_type_name(*sensor_type).to_owned();
+                if *sensor_number != 0 {
+                    o.push_str(&format!(" #0x{sensor_number:02x}"));
+                }
+                format!(
+                    "{o} | {} | {}",
+                    event_description(*sensor_type, *event_type, event_data[0]).trim_end(),
+                    if *deassertion {
+                        "Deasserted"
+                    } else {
+                        "Asserted"
+                    }
+                )
+            }
+            SelEvent::OemTimestamped {
+                manufacturer_id,
+                data,
+                ..
+            } => {
+                let m = manufacturer_id.to_le_bytes();
+                format!(
+                    "OEM record {:02x} | {} | {}",
+                    self.record_type,
+                    hex(&m[..3]),
+                    hex(data)
+                )
+            }
+            SelEvent::Oem { data } => {
+                format!("OEM record {:02x} | {}", self.record_type, hex(data))
+            }
+        }
+    }
+}
+
+/// Event offset text: threshold states (table 42-2, generic code 01h) and
+/// the sensor-specific offsets (table 42-3) of the common sensor types.
+pub fn event_description(sensor_type: u8, event_type: u8, offset: u8) -> &'static str {
+    const THRESHOLD: [&str; 12] = [
+        "Lower Non-critical going low ",
+        "Lower Non-critical going high",
+        "Lower Critical going low ",
+        "Lower Critical going high",
+        "Lower Non-recoverable going low ",
+        "Lower Non-recoverable going high",
+        "Upper Non-critical going low ",
+        "Upper Non-critical going high",
+        "Upper Critical going low ",
+        "Upper Critical going high",
+        "Upper Non-recoverable going low ",
+        "Upper Non-recoverable going high",
+    ];
+    let specific: &[&str] = match sensor_type {
+        0x05 => &[
+            "General Chassis intrusion",
+            "Drive Bay intrusion",
+            "I/O Card area intrusion",
+            "Processor area intrusion",
+            "System unplugged from LAN",
+            "Unauthorized dock",
+            "FAN area intrusion",
+        ],
+        0x07 => &[
+            "IERR",
+            "Thermal Trip",
+            "FRB1/BIST failure",
+            "FRB2/Hang in POST failure",
+            "FRB3/Processor startup/init failure",
+            "Configuration Error",
+            "SM BIOS Uncorrectable CPU-complex Error",
+            "Presence detected",
+            "Disabled",
+            "Terminator presence detected",
+            "Throttled",
+        ],
+        0x08 => &[
+            "Presence detected",
+            "Failure detected",
+            "Predictive failure",
+            "Power Supply AC lost",
+            "AC lost or out-of-range",
+            "AC out-of-range, but present",
+            "Config Error",
+            "Power Supply Inactive",
+        ],
+        0x09 => &[
+            "Power off/down",
+            "Power cycle",
+            "240VA power down",
+            "Interlock power down",
+            "AC lost",
+            "Soft-power control failure",
+            "Failure detected",
+            "Predictive failure",
+        ],
+        0x0C => &[
+            "Correctable ECC",
+            "Uncorrectable ECC",
+            "Parity",
+            "Memory Scrub Failed",
+            "Memory Device Disabled",
+            "Correctable ECC logging limit reached",
+            "Presence Detected",
+            "Configuration Error",
+            "Spare",
+            "Throttled",
+            "Over Temperature",
+        ],
+        0x10 => &[
+            "Correctable memory error logging disabled",
+            "Event logging disabled",
+            "Log area reset/cleared",
+            "All event logging disabled",
+            "Log full",
+            "Log almost full",
+        ],
+        0x14 => &[
+            "Power Button pressed",
+            "Sleep Button pressed",
+            "Reset Button pressed",
+            "FRU latch open",
+            "FRU service request button",
+        ],
+        _ => &[],
+    };
+    let table: &[&str] = match event_type {
+        0x01 => &THRESHOLD,
+        0x6F => specific,
+        _ => &[],
+    };
+    table
+        .get(usize::from(offset & 0x0F))
+        .copied()
+        .unwrap_or("Unknown")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -207,6 +368,34 @@ mod tests {
         assert_eq!((sensor_type, sensor_number), (1, 1));
         assert_eq!(event_data, [0x59, 0x5a, 0x5a]);
         assert!(SelRecord::parse(&d[2..10]).is_err());
+        assert_eq!(
+            rec.describe(),
+            "Temperature #0x01 | Upper Critical going high | Asserted"
+        );
+        assert_eq!(rec.unix_time(), None, "timestamp 0 is before BMC init");
+    }
+
+    #[test]
+    fn describe_oem_and_timestamps() {
+        let mut b = [0u8; 16];
+        b[0] = 7;
+        b[2] = 0xE0;
+        b[3] = 0xAB;
+        let oem = SelRecord::parse(&b).unwrap();
+        assert_eq!(
+            oem.describe(),
+            format!("OEM record e0 | ab{}", "00".repeat(12))
+        );
+        assert_eq!(oem.unix_time(), None);
+        let mut sys = [0u8; 16];
+        sys[2] = 0x02;
+        sys[3..7].copy_from_slice(&0x6000_0000u32.to_le_bytes());
+        sys[10] = 0x08;
+        sys[12] = 0x6F;
+        sys[13] = 0x01;
+        let rec = SelRecord::parse(&sys).unwrap();
+        assert_eq!(rec.unix_time(), Some(0x6000_0000));
+        assert_eq!(rec.describe(), "Power Supply | Failure detected | Asserted");
     }
 
     #[test]
