@@ -391,3 +391,55 @@ async fn ipmi_sim_sqlite() {
 async fn ipmi_sim_postgres() {
     ipmi_sim_scenario(Db::Postgres).await;
 }
+
+/// The poller across RabbitMQ: `ironrack controller` publishes polls for
+/// the site whose `ironrack agent` is alive; that agent reads ipmi_sim and
+/// the stored state follows ipmitool. Sensors travel back the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poller_and_sensors_through_rabbitmq() {
+    let Some(bmc) = sims::Bmc::start("poller_and_sensors_through_rabbitmq") else {
+        return;
+    };
+    let url = std::env::var("IRONRACK_TEST_AMQP")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned());
+    let prefix = format!(
+        "ironrack-test-poll-{}-{}",
+        std::process::id(),
+        ironrack_store::now_ms() % 1_000_000
+    );
+    let s = Server::start_controller_with(&url, &prefix, &["--power-poll-interval", "1s"]).await;
+    let admin = s.admin().await;
+    s.post("/api/v1/sites", &admin, json!({"name": "ams"}))
+        .await
+        .expect(201);
+    let server = s
+        .post(
+            "/api/v1/servers",
+            &admin,
+            json!({"name": "sim-ams", "site": "ams",
+                   "bmc": {"driver": "ipmi", "address": "127.0.0.1", "port": bmc.port,
+                           "username": sims::USER, "password": sims::PASSWORD,
+                           "options": {"timeout_ms": 300}}}),
+        )
+        .await
+        .expect(201);
+    let id = server["id"].as_i64().unwrap();
+    let _agent = common::AgentProcess::start("ams", &url, &prefix, &s.data_dir, "ams-1");
+    wait_power(&s, &admin, id, "off").await;
+    bmc.ipmitool(&["chassis", "power", "on"]);
+    wait_power(&s, &admin, id, "on").await;
+
+    run(
+        &s,
+        &format!("/api/v1/servers/{id}/sensors/refresh"),
+        &admin,
+        json!({}),
+        None,
+    )
+    .await;
+    let ours = s
+        .get(&format!("/api/v1/servers/{id}/sensors"), &admin)
+        .await
+        .expect(200);
+    assert_eq!(sensor(&ours, "CPU Temp")["reading"], 40.0);
+}

@@ -88,8 +88,14 @@ impl Server {
 
     /// `ironrack controller` on SQLite, with tasks going through RabbitMQ.
     pub async fn start_controller(amqp_url: &str, prefix: &str) -> Server {
+        Server::start_controller_with(amqp_url, prefix, &[]).await
+    }
+
+    /// `controller` with more command-line arguments.
+    pub async fn start_controller_with(amqp_url: &str, prefix: &str, args: &[&str]) -> Server {
         let mut server = Server::start_stopped(Db::Sqlite).await;
         server.amqp = Some((amqp_url.to_owned(), prefix.to_owned()));
+        server.extra_args = args.iter().map(|a| a.to_string()).collect();
         server.spawn().await;
         server
     }
