@@ -99,3 +99,79 @@ pub(crate) async fn bmc_reset(drivers: &Drivers, task: &TaskRequest) -> Outcome 
         .await
         .map(|answered| serde_json::json!({ "kind": p.kind.as_str(), "answered": answered })))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ironrack_bus::{BmcTarget, InProcessBus};
+    use ironrack_core::{SensorReading, SensorStatus};
+
+    fn fake(kind: &str, params: serde_json::Value, options: serde_json::Value) -> TaskRequest {
+        TaskRequest {
+            task_id: 1,
+            server_id: 9,
+            site: "lab".into(),
+            kind: kind.into(),
+            params,
+            bmc: BmcTarget {
+                driver: "fake".into(),
+                address: "127.0.0.1".into(),
+                port: 623,
+                username: "u".into(),
+                password: None,
+                options,
+            },
+        }
+    }
+
+    #[tokio::test]
+    async fn fake_readings_come_from_options_and_sel_clears() {
+        let bus = InProcessBus::new();
+        let mut rx = bus.take_events().unwrap();
+        let events = bus.event_sender();
+        let drivers = Drivers::default();
+        let scripted = SensorReading {
+            name: "Inlet".into(),
+            sensor_type: "Temperature".into(),
+            reading: Some(38.5),
+            unit: Some("degrees C".into()),
+            status: SensorStatus::Warning,
+        };
+        let task = fake(
+            "sensors",
+            serde_json::json!({}),
+            serde_json::json!({ "sensors": [scripted] }),
+        );
+        let result = sensors(&drivers, &events, &task).await.unwrap().unwrap();
+        assert_eq!(result["sensors"], 1);
+        let Some(Event::Sensors { readings, .. }) = rx.recv().await else {
+            panic!("no sensors event")
+        };
+        assert_eq!(readings, [scripted]);
+
+        let bad = fake(
+            "sensors",
+            serde_json::json!({}),
+            serde_json::json!({ "sensors": 5 }),
+        );
+        let err = sensors(&drivers, &events, &bad).await.unwrap().unwrap_err();
+        assert!(err.to_string().contains("option `sensors`"), "{err}");
+
+        let clear = fake(
+            "sel",
+            serde_json::json!({ "clear": true }),
+            serde_json::json!({}),
+        );
+        let first = sel(&drivers, &events, &clear).await.unwrap().unwrap();
+        assert_eq!(first["entries"], 2);
+        let again = sel(&drivers, &events, &clear).await.unwrap().unwrap();
+        assert_eq!(again["entries"], 0, "cleared by the first read");
+        let typo = fake(
+            "sel",
+            serde_json::json!({ "clean": true }),
+            serde_json::json!({}),
+        );
+        let err = sel(&drivers, &events, &typo).await.unwrap().unwrap_err();
+        assert!(err.to_string().contains("clean"), "{err}");
+    }
+}

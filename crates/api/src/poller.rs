@@ -126,3 +126,90 @@ async fn bmc_target(state: &AppState, server: &Server) -> Result<BmcTarget, Stor
         options: server.bmc.options.clone(),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use ironrack_bus::{BusError, TaskPublisher};
+    use ironrack_store::{NewServer, SecretBox, Store};
+
+    use super::*;
+
+    /// Records what would go on the bus (the real bus is exercised end to
+    /// end in crates/cli/tests/sensors.rs).
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<TaskRequest>>);
+
+    impl TaskPublisher for Recorder {
+        fn publish(
+            &self,
+            task: TaskRequest,
+        ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), BusError>> + Send + '_>>
+        {
+            self.0.lock().unwrap().push(task);
+            Box::pin(std::future::ready(Ok(())))
+        }
+    }
+
+    #[tokio::test]
+    async fn polls_go_to_sites_with_a_live_agent_unless_every_site() {
+        let dir = std::env::temp_dir().join(format!(
+            "ironrack-poller-{}-{}",
+            std::process::id(),
+            now_ms()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}/t.db", dir.display());
+        let store = Store::connect(&url, SecretBox::from_key(&[7; 32]))
+            .await
+            .unwrap();
+        let mut ids = Vec::new();
+        for (site, password) in [("ams", Some("ams-pw")), ("fra", None)] {
+            let site = store.create_site(site, "").await.unwrap();
+            let server = store
+                .create_server(NewServer {
+                    name: &format!("{}-1", site.name),
+                    site_id: site.id,
+                    tenant_id: None,
+                    macs: &[],
+                    bmc_driver: "fake",
+                    bmc_address: "10.0.0.1",
+                    bmc_port: 623,
+                    bmc_username: "ADMIN",
+                    bmc_password: password,
+                    bmc_options: &serde_json::json!({}),
+                })
+                .await
+                .unwrap();
+            ids.push(server.id);
+        }
+        store.agent_heartbeat("ams", "a1", "0.1.0").await.unwrap();
+        let bus = Arc::new(Recorder::default());
+        let state = AppState::new(store, bus.clone(), crate::ApiConfig::default());
+
+        let cfg = PowerPollConfig::new(Duration::from_secs(2), false);
+        assert_eq!(poll_round(&state, &cfg).await.unwrap(), 1);
+        let sent = std::mem::take(&mut *bus.0.lock().unwrap());
+        assert_eq!(sent[0].server_id, ids[0], "only ams has a live agent");
+        assert_eq!(sent[0].site, "ams");
+        assert_eq!(sent[0].task_id, 0);
+        assert_eq!(sent[0].bmc.password.as_deref(), Some("ams-pw"));
+        let poll = sent[0].as_power_poll().unwrap().unwrap();
+        assert_eq!((poll.max_age_ms, poll.jitter_ms), (2000, 1000));
+        assert_eq!(poll.report_every_ms, 600_000);
+
+        let every = PowerPollConfig::new(Duration::from_secs(2), true);
+        assert_eq!(poll_round(&state, &every).await.unwrap(), 2);
+        let sites: Vec<String> = bus
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|t| t.site.clone())
+            .collect();
+        assert_eq!(sites, ["ams", "fra"]);
+        state.store.close().await;
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}
