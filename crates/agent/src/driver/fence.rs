@@ -15,7 +15,7 @@ use std::time::Duration;
 use ironrack_bus::BmcTarget;
 use ironrack_core::{PowerAction, PowerState};
 use serde_json::Value;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::DriverError;
 
@@ -216,33 +216,59 @@ async fn run(agent: &str, action: &str, bmc: &BmcTarget) -> Result<(i32, String)
         .env("LC_ALL", "C")
         .env("PYTHONWARNINGS", "ignore")
         .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
+        .stdout(Stdio::null())
         .stderr(Stdio::piped())
+        // Its own process group, so a timeout also ends the programs it
+        // started (ipmitool, ssh...).
+        .process_group(0)
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| {
             DriverError::Unsupported(format!("cannot start {}: {e}", program.display()))
         })?;
+    let pid = child.id();
     let mut stdin = child.stdin.take().expect("stdin is piped");
-    let output = tokio::time::timeout(limit, async move {
+    let mut stderr = child.stderr.take().expect("stderr is piped");
+    let errors = tokio::spawn(async move {
+        let mut buf = Vec::new();
+        let _ = stderr.read_to_end(&mut buf).await;
+        buf
+    });
+    let status = tokio::time::timeout(limit, async {
         // An agent that exits without reading all of stdin is judged by
         // its exit code, not by the broken pipe.
         let _ = stdin.write_all(input.as_bytes()).await;
         drop(stdin);
-        child.wait_with_output().await
+        child.wait().await
     })
-    .await
-    .map_err(|_| {
-        // Dropping the future dropped the child: kill_on_drop killed it.
-        DriverError::Unreachable(format!(
-            "{agent} did not finish within {} s and was killed (option `timeout_s`)",
-            limit.as_secs()
-        ))
-    })?
-    .map_err(|e| DriverError::Bmc(format!("{agent}: {e}")))?;
-    let code = output.status.code().unwrap_or(-1);
+    .await;
+    let status = match status {
+        Ok(s) => s.map_err(|e| DriverError::Bmc(format!("{agent}: {e}")))?,
+        Err(_) => {
+            // The leader is not reaped yet, so its group id is still ours.
+            if let Some(pid) = pid {
+                let _ = tokio::process::Command::new("kill")
+                    .args(["-KILL", "--", &format!("-{pid}")])
+                    .status()
+                    .await;
+            }
+            let _ = child.kill().await;
+            errors.abort();
+            return Err(DriverError::Unreachable(format!(
+                "{agent} did not finish within {} s and was killed (option `timeout_s`)",
+                limit.as_secs()
+            )));
+        }
+    };
+    // A leftover grandchild could hold stderr open: do not wait for it long.
+    let stderr = tokio::time::timeout(Duration::from_secs(5), errors)
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .unwrap_or_default();
+    let code = status.code().unwrap_or(-1);
     tracing::debug!(agent, action, code, "fence agent finished");
-    Ok((code, error_text(&output.stderr, pw)))
+    Ok((code, error_text(&stderr, pw)))
 }
 
 fn failure(agent: &str, action: &str, code: i32, text: String) -> DriverError {
