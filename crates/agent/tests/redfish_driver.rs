@@ -41,6 +41,8 @@ struct Sushy {
     child: Child,
     dir: PathBuf,
     port: u16,
+    /// Serving HTTPS with a fresh self-signed certificate.
+    tls: bool,
 }
 
 impl Drop for Sushy {
@@ -52,13 +54,17 @@ impl Drop for Sushy {
 }
 
 /// Wait until the service root answers (false if the process died).
-fn ready(child: &mut Child, port: u16) -> bool {
+fn ready(child: &mut Child, port: u16, tls: bool) -> bool {
     let deadline = Instant::now() + Duration::from_secs(60);
     while Instant::now() < deadline {
         if child.try_wait().ok().flatten().is_some() {
             return false;
         }
         if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            if tls {
+                // Werkzeug listens once the app is up.
+                return true;
+            }
             use std::io::Read;
             let _ = s.write_all(b"GET /redfish/v1/ HTTP/1.0\r\n\r\n");
             let mut buf = String::new();
@@ -79,6 +85,12 @@ impl Sushy {
     /// after printing why. `feature_set`: sushy's `full` or `minimum` (no
     /// VirtualMedia, no managers).
     fn start(test: &str, feature_set: &str) -> Option<Sushy> {
+        Self::start_with(test, feature_set, false)
+    }
+
+    /// Like [`Sushy::start`], over HTTPS if `tls` (a self-signed P-256
+    /// certificate for 127.0.0.1 made with openssl).
+    fn start_with(test: &str, feature_set: &str, tls: bool) -> Option<Sushy> {
         if !have("sushy-emulator") {
             skip(
                 test,
@@ -106,13 +118,42 @@ impl Sushy {
         );
         let hash = String::from_utf8(hash.stdout).unwrap();
         std::fs::write(dir.join("htpasswd"), format!("{USER}:{}\n", hash.trim())).unwrap();
+        let mut tls_conf = String::new();
+        if tls {
+            let out = Command::new("openssl")
+                .args([
+                    "req",
+                    "-x509",
+                    "-newkey",
+                    "ec",
+                    "-pkeyopt",
+                    "ec_paramgen_curve:prime256v1",
+                ])
+                .args(["-nodes", "-days", "2", "-subj", "/CN=bmc.test"])
+                .args(["-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
+                .arg(dir.join("key.pem"))
+                .arg("-out")
+                .arg(dir.join("cert.pem"))
+                .output()
+                .expect("run openssl");
+            assert!(
+                out.status.success(),
+                "openssl req: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            tls_conf = format!(
+                "SUSHY_EMULATOR_SSL_CERT = '{}'\nSUSHY_EMULATOR_SSL_KEY = '{}'\n",
+                dir.join("cert.pem").display(),
+                dir.join("key.pem").display()
+            );
+        }
         for _ in 0..3 {
             let port = free_tcp_port();
             let conf = format!(
                 "SUSHY_EMULATOR_LISTEN_IP = '127.0.0.1'\n\
                  SUSHY_EMULATOR_LISTEN_PORT = {port}\n\
                  SUSHY_EMULATOR_FAKE_DRIVER = True\n\
-                 SUSHY_EMULATOR_FEATURE_SET = '{feature_set}'\n\
+                 SUSHY_EMULATOR_FEATURE_SET = '{feature_set}'\n{tls_conf}\
                  SUSHY_EMULATOR_STATE_DIR = '{state}'\n\
                  SUSHY_EMULATOR_AUTH_FILE = '{auth}'\n\
                  SUSHY_EMULATOR_FAKE_SYSTEMS = [{{'uuid': '{SYSTEM_UUID}', 'name': 'node1', 'power_state': 'Off', \
@@ -130,8 +171,13 @@ impl Sushy {
                 .stderr(log)
                 .spawn()
                 .expect("start sushy-emulator");
-            if ready(&mut child, port) {
-                return Some(Sushy { child, dir, port });
+            if ready(&mut child, port, tls) {
+                return Some(Sushy {
+                    child,
+                    dir,
+                    port,
+                    tls,
+                });
             }
             let _ = child.kill();
             let _ = child.wait();
@@ -144,7 +190,11 @@ impl Sushy {
     }
 
     fn target(&self, password: &str, options: Value) -> BmcTarget {
-        let mut opts = json!({ "scheme": "http" });
+        let mut opts = if self.tls {
+            json!({})
+        } else {
+            json!({ "scheme": "http" })
+        };
         for (k, v) in options.as_object().unwrap() {
             opts[k] = v.clone();
         }
@@ -481,5 +531,71 @@ async fn redfish_virtual_media() {
     );
     // Power still works there.
     let (_, what) = lab.power("status", bare.target(PASSWORD, json!({}))).await;
+    assert_eq!(what, succeeded("status", "off"));
+}
+
+/// The certificate's SHA-256 fingerprint as openssl prints it
+/// (`AB:CD:...`), the form an operator copies into `tls_fingerprint`.
+fn openssl_fingerprint(cert: &std::path::Path) -> String {
+    let out = Command::new("openssl")
+        .args(["x509", "-noout", "-fingerprint", "-sha256", "-in"])
+        .arg(cert)
+        .output()
+        .expect("run openssl");
+    let text = String::from_utf8(out.stdout).unwrap();
+    text.trim().rsplit('=').next().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redfish_over_tls_with_a_pinned_certificate() {
+    let test = "redfish_over_tls_with_a_pinned_certificate";
+    if !have("openssl") {
+        skip(test, "openssl not installed (apt-get install -y openssl)");
+        return;
+    }
+    let Some(sushy) = Sushy::start_with(test, "minimum", true) else {
+        return;
+    };
+    let mut lab = Lab::new();
+    let fp = openssl_fingerprint(&sushy.dir.join("cert.pem"));
+    assert_eq!(fp.len(), 95, "{fp}");
+
+    let (_, what) = lab
+        .power(
+            "status",
+            sushy.target(PASSWORD, json!({ "tls_fingerprint": fp })),
+        )
+        .await;
+    assert_eq!(what, succeeded("status", "off"));
+
+    // One bit off: refused during the handshake, before any credentials go out.
+    let mut wrong = fp.clone();
+    wrong.replace_range(0..1, if fp.starts_with('0') { "1" } else { "0" });
+    let (_, what) = lab
+        .power(
+            "on",
+            sushy.target(PASSWORD, json!({ "tls_fingerprint": wrong })),
+        )
+        .await;
+    assert!(
+        failed_with(&what, "BMC login failed: TLS:", "not the pinned"),
+        "{what:?}"
+    );
+    let log = std::fs::read_to_string(sushy.dir.join("sushy.log")).unwrap();
+    assert!(!log.contains("POST"), "no request got through:\n{log}");
+
+    // A self-signed certificate fails ordinary verification, with a hint.
+    let (_, what) = lab.power("status", sushy.target(PASSWORD, json!({}))).await;
+    assert!(
+        failed_with(&what, "BMC login failed: TLS:", "tls_fingerprint"),
+        "{what:?}"
+    );
+
+    let (_, what) = lab
+        .power(
+            "status",
+            sushy.target(PASSWORD, json!({ "insecure_tls": true })),
+        )
+        .await;
     assert_eq!(what, succeeded("status", "off"));
 }
