@@ -120,3 +120,64 @@ impl Drivers {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn fake(options: serde_json::Value) -> BmcTarget {
+        BmcTarget {
+            driver: "fake".into(),
+            address: "10.9.9.9".into(),
+            port: 623,
+            username: "u".into(),
+            password: None,
+            options,
+        }
+    }
+
+    #[tokio::test]
+    async fn requests_wait_for_a_slot_of_their_bmc() {
+        let drivers = Arc::new(Drivers::default());
+        // Another request holds this BMC's only slot.
+        let held = drivers.per_bmc.try_acquire("10.9.9.9", 623, 1).unwrap();
+        let task = tokio::spawn({
+            let d = drivers.clone();
+            async move {
+                d.power(
+                    1,
+                    &fake(serde_json::json!({"max_concurrent": 1})),
+                    PowerAction::On,
+                )
+                .await
+            }
+        });
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert!(!task.is_finished(), "waits for the slot");
+        // Fake machines without the option are not limited.
+        let unlimited = fake(serde_json::json!({}));
+        let free = drivers.power(2, &unlimited, PowerAction::On).await;
+        assert_eq!(free.unwrap(), PowerState::On);
+        drop(held);
+        assert_eq!(task.await.unwrap().unwrap(), PowerState::On);
+
+        for bad in [
+            serde_json::json!(0),
+            serde_json::json!(65),
+            serde_json::json!("x"),
+        ] {
+            let e = drivers
+                .power(
+                    3,
+                    &fake(serde_json::json!({"max_concurrent": bad})),
+                    PowerAction::On,
+                )
+                .await
+                .unwrap_err();
+            assert!(matches!(e, DriverError::BadRequest(m) if m.contains("1 to 64")));
+        }
+    }
+}
