@@ -30,6 +30,11 @@ pub fn base_url(scheme: &str, host: &str, port: u16) -> Result<String, Error> {
 /// anything that is not a path on the same service, so a BMC cannot point
 /// us (and our credentials) at another host.
 pub fn resource_url(base: &str, odata_id: &str) -> Result<String, Error> {
+    // Some services give absolute URLs of themselves.
+    let odata_id = odata_id
+        .strip_prefix(base)
+        .filter(|p| p.starts_with('/'))
+        .unwrap_or(odata_id);
     if !odata_id.starts_with("/redfish/") || odata_id.contains("//") || odata_id.contains('#') {
         return Err(Error::Protocol(format!(
             "`{odata_id}` is not a Redfish resource path"
@@ -501,7 +506,13 @@ mod tests {
             resource_url("https://h:1", "/redfish/v1/Systems/1").unwrap(),
             "https://h:1/redfish/v1/Systems/1"
         );
+        assert_eq!(
+            resource_url("https://h:1", "https://h:1/redfish/v1/Systems/1").unwrap(),
+            "https://h:1/redfish/v1/Systems/1"
+        );
         for bad in [
+            "https://h:1.evil.com/redfish/v1",
+            "https://h:1@evil/redfish/v1",
             "//evil.com/redfish/v1",
             "https://evil.com/redfish",
             "/other",
