@@ -20,10 +20,21 @@ if ! command -v pg_ctlcluster >/dev/null && ! pg_isready -h 127.0.0.1 -p 5432 -q
 fi
 command -v ss >/dev/null || need+=(iproute2)
 command -v rabbitmqctl >/dev/null || need+=(rabbitmq-server)
+# fence_ipmilan: the fence:<agent> driver's real peer; openssl: test certificates.
+[ -x /usr/sbin/fence_ipmilan ] || need+=(fence-agents)
+command -v openssl >/dev/null || need+=(openssl)
+command -v pip3 >/dev/null || command -v pip >/dev/null || need+=(python3-pip)
 if [ ${#need[@]} -gt 0 ]; then
     say "installing ${need[*]}"
     as_root apt-get update -qq
     DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# --- PyPI: sushy-tools, the Redfish emulator the redfish driver is tested against
+if ! command -v sushy-emulator >/dev/null; then
+    say "installing sushy-tools (PyPI)"
+    python3 -m pip install -q sushy-tools 2>/dev/null ||
+        python3 -m pip install -q --break-system-packages sushy-tools
 fi
 
 # --- PostgreSQL ------------------------------------------------------------

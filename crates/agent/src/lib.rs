@@ -14,7 +14,7 @@ use ironrack_bus::{Delivery, Event, EventSender, TaskRequest};
 use ironrack_core::{PowerAction, TaskEvent, TaskEventKind};
 use tokio::sync::{Semaphore, mpsc};
 
-pub use driver::{DriverError, Drivers, FakeMachines, IpmiMachines, ipmi_config};
+pub use driver::{BmcLimiter, DriverError, Drivers, FakeMachines, IpmiMachines, ipmi_config};
 pub use poller::DEFAULT_POLL_LIMIT;
 
 /// Runs tasks for one site until the queue closes.
@@ -110,6 +110,7 @@ async fn run_task(
     let outcome = match task.kind.as_str() {
         "power" => run_power(drivers, events, &task).await,
         "boot_device" => run_boot_device(drivers, &task).await,
+        "virtual_media" => drivers.virtual_media(&task.bmc, &task.params).await,
         "sensors" => observe::sensors(drivers, events, &task).await?,
         "sel" => observe::sel(drivers, events, &task).await?,
         "bmc_reset" => observe::bmc_reset(drivers, &task).await?,

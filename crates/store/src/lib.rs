@@ -8,6 +8,9 @@
 //! - Times are Unix milliseconds; ids are 64-bit integers.
 //! - BMC passwords enter and leave only through `SecretBox`: the database
 //!   never holds them in clear, and no listing returns them.
+//! - On SQLite, the hottest reads (token lookup, server pages) go through
+//!   read-only rusqlite connections (`sqlite_reads`) with the same SQL text;
+//!   every write goes through sqlx.
 //! - Writes that belong together (a task and its audit entry, a server and
 //!   its sealed password) happen in one transaction.
 
@@ -25,6 +28,7 @@ mod secret;
 mod sensors;
 mod servers;
 mod sites;
+mod sqlite_reads;
 mod tasks;
 mod tenants;
 mod tokens;
@@ -60,6 +64,8 @@ pub enum StoreError {
     BadUrl(String),
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
+    #[error("database read: {0}")]
+    Reader(String),
     #[error("migrating the database: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
@@ -99,6 +105,14 @@ pub(crate) use on_pool;
 pub struct Store {
     pool: Pool,
     secrets: SecretBox,
+    /// SQLite only: connections for hot reads (see `sqlite_reads`).
+    readers: Option<std::sync::Arc<sqlite_reads::Readers>>,
+}
+
+impl std::fmt::Debug for sqlite_reads::Readers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Readers")
+    }
 }
 
 /// Milliseconds since the Unix epoch.
@@ -133,6 +147,7 @@ impl Store {
     /// Opens (creating if needed) and migrates the database at `url`:
     /// `sqlite://path/to/file.db` or `postgres://user@host/db`.
     pub async fn connect(url: &str, secrets: SecretBox) -> Result<Store> {
+        let mut readers = None;
         let pool = if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
@@ -142,9 +157,14 @@ impl Store {
                 .busy_timeout(Duration::from_secs(10));
             let pool = SqlitePoolOptions::new()
                 .max_connections(8)
-                .connect_with(options)
+                .connect_with(options.clone())
                 .await?;
             sqlx::migrate!("migrations/sqlite").run(&pool).await?;
+            let file = options.get_filename();
+            if !file.as_os_str().is_empty() && file != std::path::Path::new(":memory:") {
+                let n = std::thread::available_parallelism().map_or(2, |n| n.get().clamp(2, 8));
+                readers = Some(std::sync::Arc::new(sqlite_reads::Readers::open(file, n)?));
+            }
             Pool::Sqlite(pool)
         } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
             let pool = PgPoolOptions::new()
@@ -156,7 +176,11 @@ impl Store {
         } else {
             return Err(StoreError::BadUrl(url.to_owned()));
         };
-        Ok(Store { pool, secrets })
+        Ok(Store {
+            pool,
+            secrets,
+            readers,
+        })
     }
 
     pub fn backend(&self) -> &'static str {

@@ -52,6 +52,31 @@ struct Row {
     updated_at: i64,
 }
 
+impl Row {
+    /// Decodes a row of `SELECT` in place (the rusqlite read path).
+    fn from_sqlite(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+        Ok(Row {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            site_id: r.get(2)?,
+            site_name: r.get(3)?,
+            tenant_id: r.get(4)?,
+            tenant_name: r.get(5)?,
+            macs: r.get(6)?,
+            bmc_driver: r.get(7)?,
+            bmc_address: r.get(8)?,
+            bmc_port: r.get(9)?,
+            bmc_username: r.get(10)?,
+            has_password: r.get(11)?,
+            bmc_options: r.get(12)?,
+            power_state: r.get(13)?,
+            power_observed_at: r.get(14)?,
+            created_at: r.get(15)?,
+            updated_at: r.get(16)?,
+        })
+    }
+}
+
 impl From<Row> for Server {
     fn from(r: Row) -> Server {
         Server {
@@ -127,6 +152,71 @@ const SELECT: &str = "SELECT s.id, s.name, s.site_id, si.name AS site_name, s.te
      s.created_at, s.updated_at \
      FROM servers s JOIN sites si ON si.id = s.site_id LEFT JOIN tenants t ON t.id = s.tenant_id";
 
+/// A value bound to a `$N` placeholder of a built query.
+enum Bind {
+    Int(i64),
+    Text(String),
+}
+
+/// The listing's SQL and its parameters, in `$N` order. The name prefix is
+/// a range on the name (so the unique index on `name` serves it) plus an
+/// exact prefix test; PostgreSQL compares in byte order (`COLLATE "C"`, with
+/// an index of its own) so the range means the same as in SQLite.
+fn list_query(f: &ServerFilter, backend: &str, limit: i64) -> (String, Vec<Bind>) {
+    let mut sql = String::from(SELECT);
+    let mut binds = Vec::new();
+    let mut push = |sql: &mut String, clause: &str, b: Bind| {
+        binds.push(b);
+        sql.push_str(&clause.replace('?', &format!("${}", binds.len())));
+    };
+    push(
+        &mut sql,
+        " WHERE s.id > ?",
+        Bind::Int(f.after_id.unwrap_or(0)),
+    );
+    if let Some(site) = f.site_id {
+        push(&mut sql, " AND s.site_id = ?", Bind::Int(site));
+    }
+    if let Some(tenant) = f.tenant_id {
+        push(&mut sql, " AND s.tenant_id = ?", Bind::Int(tenant));
+    }
+    if let Some(prefix) = f.name_prefix.as_ref().filter(|p| !p.is_empty()) {
+        let collate = if backend == "postgres" {
+            " COLLATE \"C\""
+        } else {
+            ""
+        };
+        push(
+            &mut sql,
+            &format!(" AND s.name{collate} >= ?"),
+            Bind::Text(prefix.clone()),
+        );
+        // Every name that starts with the prefix sorts below prefix + U+10FFFF.
+        push(
+            &mut sql,
+            &format!(" AND s.name{collate} < ?"),
+            Bind::Text(format!("{prefix}\u{10FFFF}")),
+        );
+        let chars = i64::try_from(prefix.chars().count()).unwrap_or(i64::MAX);
+        push(
+            &mut sql,
+            " AND substr(s.name, 1, CAST(? AS INTEGER)",
+            Bind::Int(chars),
+        );
+        push(&mut sql, ") = ?", Bind::Text(prefix.clone()));
+    }
+    if let Some(ids) = &f.only_ids {
+        // -1 keeps `IN (...)` valid when the list is empty.
+        push(&mut sql, " AND s.id IN (?", Bind::Int(-1));
+        for id in ids {
+            push(&mut sql, ", ?", Bind::Int(*id));
+        }
+        sql.push(')');
+    }
+    push(&mut sql, " ORDER BY s.id LIMIT ?", Bind::Int(limit + 1));
+    (sql, binds)
+}
+
 /// Binds the password's ciphertext to its row.
 fn password_aad(server_id: i64) -> Vec<u8> {
     format!("ironrack.bmc_password.server:{server_id}").into_bytes()
@@ -170,31 +260,37 @@ impl Store {
 
     pub async fn list_servers(&self, f: &ServerFilter) -> Result<Page<Server>> {
         let limit = f.limit.clamp(1, 1000);
-        let rows: Vec<Row> = on_pool!(self, p => {
-            let mut q = sqlx::QueryBuilder::new(SELECT);
-            q.push(" WHERE s.id > ").push_bind(f.after_id.unwrap_or(0));
-            if let Some(site) = f.site_id {
-                q.push(" AND s.site_id = ").push_bind(site);
-            }
-            if let Some(tenant) = f.tenant_id {
-                q.push(" AND s.tenant_id = ").push_bind(tenant);
-            }
-            if let Some(prefix) = &f.name_prefix {
-                q.push(" AND substr(s.name, 1, ").push_bind(i32::try_from(prefix.chars().count()).unwrap_or(i32::MAX))
-                    .push(") = ").push_bind(prefix.clone());
-            }
-            if let Some(ids) = &f.only_ids {
-                q.push(" AND s.id IN (");
-                let mut list = q.separated(", ");
-                list.push_bind(-1i64); // keeps `IN ()` valid when the list is empty
-                for id in ids {
-                    list.push_bind(*id);
+        let (sql, binds) = list_query(f, self.backend(), limit);
+        let rows: Vec<Row> = if let Some(readers) = &self.readers {
+            readers
+                .run(move |c| {
+                    let mut stmt = c.prepare_cached(&sql)?;
+                    for (i, b) in binds.iter().enumerate() {
+                        match b {
+                            Bind::Int(v) => stmt.raw_bind_parameter(i + 1, v)?,
+                            Bind::Text(v) => stmt.raw_bind_parameter(i + 1, v)?,
+                        }
+                    }
+                    let mut rows = stmt.raw_query();
+                    let mut out = Vec::with_capacity(limit as usize + 1);
+                    while let Some(r) = rows.next()? {
+                        out.push(Row::from_sqlite(r)?);
+                    }
+                    Ok(out)
+                })
+                .await?
+        } else {
+            on_pool!(self, p => {
+                let mut q = sqlx::query_as(trusted(sql));
+                for b in binds {
+                    q = match b {
+                        Bind::Int(v) => q.bind(v),
+                        Bind::Text(v) => q.bind(v),
+                    };
                 }
-                q.push(")");
-            }
-            q.push(" ORDER BY s.id LIMIT ").push_bind(limit + 1);
-            q.build_query_as().fetch_all(p).await?
-        });
+                q.fetch_all(p).await?
+            })
+        };
         Ok(Page::from_rows(
             rows.into_iter().map(Server::from).collect(),
             limit,

@@ -61,6 +61,60 @@ impl From<Row> for TokenRow {
     }
 }
 
+/// A token joined with its user (`TOKEN_USER`).
+#[derive(sqlx::FromRow)]
+struct TokenUserRow {
+    id: i64,
+    user_id: i64,
+    kind: String,
+    name: String,
+    server_ids: Option<String>,
+    expires_at: Option<i64>,
+    created_at: i64,
+    last_used_at: Option<i64>,
+    u_username: String,
+    u_password_hash: String,
+    u_role: String,
+    u_tenant_id: Option<i64>,
+    u_tenant_name: Option<String>,
+    u_pin_hash: Option<String>,
+    u_created_at: i64,
+}
+
+const TOKEN_USER: &str = "SELECT t.id, t.user_id, t.kind, t.name, t.server_ids, t.expires_at, \
+     t.created_at, t.last_used_at, u.username AS u_username, u.password_hash AS u_password_hash, \
+     u.role AS u_role, u.tenant_id AS u_tenant_id, tn.name AS u_tenant_name, u.pin_hash AS u_pin_hash, \
+     u.created_at AS u_created_at \
+     FROM tokens t JOIN users u ON u.id = t.user_id LEFT JOIN tenants tn ON tn.id = u.tenant_id \
+     WHERE t.hash = $1 AND (t.expires_at IS NULL OR t.expires_at > $2) AND NOT u.disabled";
+
+impl TokenUserRow {
+    fn split(self) -> (TokenRow, User) {
+        let user = User {
+            id: self.user_id,
+            username: self.u_username,
+            password_hash: self.u_password_hash,
+            role: ironrack_core::Role::parse(&self.u_role).unwrap_or(ironrack_core::Role::Customer),
+            tenant_id: self.u_tenant_id,
+            tenant_name: self.u_tenant_name,
+            pin_hash: self.u_pin_hash,
+            disabled: false,
+            created_at: self.u_created_at,
+        };
+        let token = TokenRow::from(Row {
+            id: self.id,
+            user_id: self.user_id,
+            kind: self.kind,
+            name: self.name,
+            server_ids: self.server_ids,
+            expires_at: self.expires_at,
+            created_at: self.created_at,
+            last_used_at: self.last_used_at,
+        });
+        (token, user)
+    }
+}
+
 pub struct NewToken<'a> {
     pub user_id: i64,
     pub kind: TokenKind,
@@ -91,18 +145,42 @@ impl Store {
 
     /// The live token with this hash and its user; expired tokens and
     /// disabled users do not authenticate.
+    /// The live token with this hash and its enabled user, in one query:
+    /// every authenticated request starts here.
     pub async fn token_by_hash(&self, hash: &[u8]) -> Result<Option<(TokenRow, User)>> {
         let now = now_ms();
-        let sql = format!(
-            "SELECT {COLUMNS} FROM tokens WHERE hash = $1 AND (expires_at IS NULL OR expires_at > $2)"
-        );
-        let row: Option<Row> = on_pool!(self, p => sqlx::query_as(trusted(sql)).bind(hash).bind(now).fetch_optional(p).await?);
-        let Some(row) = row else { return Ok(None) };
-        let token = TokenRow::from(row);
-        match self.user(token.user_id).await? {
-            Some(user) if !user.disabled => Ok(Some((token, user))),
-            _ => Ok(None),
+        if let Some(readers) = &self.readers {
+            let hash = hash.to_vec();
+            return readers
+                .run(move |c| {
+                    use rusqlite::OptionalExtension;
+                    c.prepare_cached(TOKEN_USER)?
+                        .query_row(rusqlite::params![hash, now], |r| {
+                            Ok(TokenUserRow {
+                                id: r.get(0)?,
+                                user_id: r.get(1)?,
+                                kind: r.get(2)?,
+                                name: r.get(3)?,
+                                server_ids: r.get(4)?,
+                                expires_at: r.get(5)?,
+                                created_at: r.get(6)?,
+                                last_used_at: r.get(7)?,
+                                u_username: r.get(8)?,
+                                u_password_hash: r.get(9)?,
+                                u_role: r.get(10)?,
+                                u_tenant_id: r.get(11)?,
+                                u_tenant_name: r.get(12)?,
+                                u_pin_hash: r.get(13)?,
+                                u_created_at: r.get(14)?,
+                            })
+                        })
+                        .optional()
+                })
+                .await
+                .map(|row| row.map(TokenUserRow::split));
         }
+        let row: Option<TokenUserRow> = on_pool!(self, p => sqlx::query_as(TOKEN_USER).bind(hash).bind(now).fetch_optional(p).await?);
+        Ok(row.map(TokenUserRow::split))
     }
 
     pub async fn list_tokens(&self, user_id: i64, kind: TokenKind) -> Result<Vec<TokenRow>> {
