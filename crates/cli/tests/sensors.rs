@@ -443,3 +443,110 @@ async fn poller_and_sensors_through_rabbitmq() {
         .expect(200);
     assert_eq!(sensor(&ours, "CPU Temp")["reading"], 40.0);
 }
+
+/// Runs the CLI binary against `s` as the holder of `token`.
+fn cli(s: &Server, token: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_ironrack"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &s.data_dir)
+        .env("IRONRACK_CONFIG", s.data_dir.join("cli.toml"))
+        .env("IRONRACK_URL", &s.url)
+        .env("IRONRACK_TOKEN", token)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run ironrack")
+}
+
+fn cli_ok(s: &Server, token: &str, args: &[&str]) -> String {
+    let out = cli(s, token, args);
+    assert!(
+        out.status.success(),
+        "ironrack {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_server_sensors_sel_and_bmc_reset() {
+    let s = Server::start(Db::Sqlite).await;
+    let admin = s.admin().await;
+    s.call(
+        Method::PUT,
+        "/api/v1/me/pin",
+        Some(&admin),
+        Some(json!({"pin": PIN, "password": common::ADMIN_PASSWORD})),
+    )
+    .await
+    .expect(204);
+    s.server(&admin, "cli-1", None, "pw").await;
+
+    let never = cli_ok(&s, &admin, &["server", "sensors", "cli-1"]);
+    assert_eq!(never, "Sensors never read; use --refresh\n");
+    let text = cli_ok(&s, &admin, &["server", "sensors", "cli-1", "--refresh"]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert!(lines[0].starts_with("Sensors read at "), "{text}");
+    assert_eq!(
+        lines[1].split_whitespace().collect::<Vec<_>>(),
+        ["NAME", "TYPE", "READING", "UNIT", "STATUS"]
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.split_whitespace().collect::<Vec<_>>()
+                == ["CPU", "Temp", "Temperature", "25.0", "degrees", "C", "ok"]),
+        "{text}"
+    );
+    let json: Value = serde_json::from_str(&cli_ok(
+        &s,
+        &admin,
+        &["server", "sensors", "cli-1", "--json"],
+    ))
+    .unwrap();
+    assert_eq!(json["sensors"].as_array().unwrap().len(), 4);
+
+    // Clearing the SEL needs the PIN; without one (and no terminal to ask
+    // on) the API's refusal is shown.
+    let refused = cli(&s, &admin, &["server", "sel", "cli-1", "--clear"]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("PIN"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let sel = cli_ok(
+        &s,
+        &admin,
+        &["server", "sel", "cli-1", "--clear", "--pin", PIN],
+    );
+    assert!(
+        sel.contains("Temperature #0x01 | Upper Critical going high | Asserted"),
+        "{sel}"
+    );
+    assert!(sel.contains("cleared"), "{sel}");
+    let after = cli_ok(&s, &admin, &["server", "sel", "cli-1", "--refresh"]);
+    assert!(
+        after.starts_with("Event log read at ") && after.lines().count() == 1,
+        "{after}"
+    );
+
+    let reset = cli_ok(
+        &s,
+        &admin,
+        &[
+            "server",
+            "bmc-reset",
+            "cli-1",
+            "--warm",
+            "--pin",
+            PIN,
+            "--wait",
+        ],
+    );
+    assert!(
+        reset.contains("bmc_reset") && reset.contains("succeeded"),
+        "{reset}"
+    );
+}
