@@ -539,6 +539,31 @@ async fn sol_both_ways_view_only_log_and_kill() {
     owner.send(b"typed-by-owner\r").await;
     read_serial_until(&mut serial, b"typed-by-owner\r").await;
 
+    // A network blip: the page reconnects with the hello's reconnect token
+    // (once), and gets a fresh one.
+    let reconnect = hello["reconnect_token"].as_str().unwrap().to_owned();
+    owner.ws.close(None).await.unwrap();
+    let ws_base = c["ws_url"]
+        .as_str()
+        .unwrap()
+        .split("?token=")
+        .next()
+        .unwrap()
+        .to_owned();
+    let again_url = format!("{ws_base}?token={reconnect}");
+    let mut owner = connect(&again_url, Some("ironrack.console.v1"))
+        .await
+        .expect("reconnect");
+    let hello2 = owner.until_text("hello").await;
+    assert_ne!(hello2["reconnect_token"], hello["reconnect_token"]);
+    assert_eq!(
+        connect(&again_url, None).await.err(),
+        Some(401),
+        "reconnect tokens work once"
+    );
+    owner.send(b"after-reconnect\r").await;
+    read_serial_until(&mut serial, b"after-reconnect\r").await;
+
     // A view-only viewer sees output, but its keys do not reach the host.
     let j = s
         .call(
@@ -633,6 +658,102 @@ async fn sol_both_ways_view_only_log_and_kill() {
         .expect("upgrade");
     again.send(b"second-session\r").await;
     read_serial_until(&mut serial, b"second-session\r").await;
+}
+
+/// Many sites: the console gateway runs in `ironrack agent --console-listen`,
+/// the controller reaches it through RabbitMQ, and the URL names the agent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sol_through_a_site_agents_gateway() {
+    let Some((b, mut serial)) = sol_bmc("sol_agent_gateway").await else {
+        return;
+    };
+    let amqp = std::env::var("IRONRACK_TEST_AMQP")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned());
+    let prefix = format!("ironrack-test-console-{}", std::process::id());
+    let s = Server::start_controller(&amqp, &prefix).await;
+    let admin = s.admin().await;
+    s.post("/api/v1/sites", &admin, json!({"name": "ams"}))
+        .await
+        .expect(201);
+    let op = s.user(&admin, "op", "operator", None).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let public = format!("http://{listen}");
+    let logs = s.data_dir.join("agent-console-logs");
+    let agent = common::AgentProcess::start_with(
+        "ams",
+        &amqp,
+        &prefix,
+        &s.data_dir,
+        "ams-1",
+        &[
+            "--console-listen",
+            &listen,
+            "--console-url",
+            &public,
+            "--console-log-dir",
+            logs.to_str().unwrap(),
+        ],
+    );
+    let id = s
+        .post(
+            "/api/v1/servers",
+            &admin,
+            json!({"name": "ams-host", "site": "ams", "bmc": ipmi_bmc(&b, json!({}))}),
+        )
+        .await
+        .expect(201)["id"]
+        .as_i64()
+        .unwrap();
+    let c = open_console(&s, &op, id, json!({"kind": "sol"})).await;
+    let c = if c.status == 504 {
+        panic!("agent did not answer; its log: {}", agent.log_text());
+    } else {
+        c.expect(201)
+    };
+    assert!(
+        c["url"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{public}/console/?id=")),
+        "{c}"
+    );
+    assert!(
+        c["ws_url"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("ws://{listen}/console/ws/")),
+        "{c}"
+    );
+    let mut v = connect(c["ws_url"].as_str().unwrap(), None)
+        .await
+        .expect("upgrade at the agent");
+    v.send(b"via-agent\r").await;
+    read_serial_until(&mut serial, b"via-agent\r").await;
+    serial.write_all(b"<from-host-via-agent>").await.unwrap();
+    v.until_bytes(b"<from-host-via-agent>").await;
+    let cid = c["id"].as_str().unwrap();
+    // Opened came back as an event through the broker.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while console_state(&s, &op, cid).await["state"] != "live" {
+        assert!(tokio::time::Instant::now() < deadline, "never live");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    s.call(
+        Method::DELETE,
+        &format!("/api/v1/consoles/{cid}"),
+        Some(&op),
+        None,
+    )
+    .await
+    .expect(204);
+    assert_eq!(v.until_closed().await.0, 4010);
+    assert_eq!(wait_closed(&s, &op, cid).await["close_reason"], "killed");
+    drop(agent);
 }
 
 /// Records the request lines of HTTP requests it receives.
