@@ -20,6 +20,8 @@ if ! command -v pg_ctlcluster >/dev/null && ! pg_isready -h 127.0.0.1 -p 5432 -q
 fi
 command -v ss >/dev/null || need+=(iproute2)
 command -v rabbitmqctl >/dev/null || need+=(rabbitmq-server)
+# QEMU: a real VNC server (with a password) behind the console gateway.
+command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 if [ ${#need[@]} -gt 0 ]; then
     say "installing ${need[*]}"
     as_root apt-get update -qq
