@@ -349,7 +349,6 @@ async fn vnc_through_the_gateway_against_qemu() {
     assert_eq!(v.protocol.as_deref(), Some("binary"));
     let (w, h, _format_and_name) = rfb_client_init(&mut v).await;
     assert!(w >= 320 && h >= 200, "QEMU's framebuffer is {w}x{h}");
-    eprintln!("framebuffer {w}x{h}");
     // 32 bpp true colour (QEMU's default) and raw encoding: ask for the whole screen
     // until SeaBIOS has drawn something.
     let mut lit = false;
@@ -563,6 +562,20 @@ async fn sol_both_ways_view_only_log_and_kill() {
     );
     owner.send(b"after-reconnect\r").await;
     read_serial_until(&mut serial, b"after-reconnect\r").await;
+
+    // A serial break: ipmi_sim passes it to its telnet serial side as
+    // IAC BREAK.
+    owner
+        .ws
+        .send(Message::Text(r#"{"type":"break"}"#.into()))
+        .await
+        .unwrap();
+    owner.send(b"after-break\r").await;
+    let got = read_serial_until(&mut serial, b"after-break\r").await;
+    assert!(
+        got.windows(2).any(|w| w == [0xff, 0xf3]),
+        "no telnet BREAK: {got:?}"
+    );
 
     // A view-only viewer sees output, but its keys do not reach the host.
     let j = s

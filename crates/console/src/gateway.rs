@@ -122,6 +122,7 @@ enum Control {
 struct SolHub {
     output: broadcast::Sender<Bytes>,
     input: mpsc::Sender<Vec<u8>>,
+    breaks: mpsc::UnboundedSender<()>,
     stop: watch::Sender<bool>,
 }
 
@@ -841,8 +842,8 @@ impl Gateway {
             .sol
             .get_or_init(|| self.start_sol(session, cfg.clone()))
             .await;
-        let (mut output, input) = match hub {
-            Ok(h) => (h.output.subscribe(), h.input.clone()),
+        let (mut output, input, breaks) = match hub {
+            Ok(h) => (h.output.subscribe(), h.input.clone(), h.breaks.clone()),
             Err(e) => return End::Fatal(CloseReason::Error, e.clone()),
         };
         loop {
@@ -871,8 +872,9 @@ impl Gateway {
                         }
                     }
                     ViewerEvent::Activity if !conn.admission.view_only => self.input(session, rt),
-                    ViewerEvent::Break => {
-                        tracing::info!(session, "serial break requested; this SOL client cannot send one yet");
+                    ViewerEvent::Break if !conn.admission.view_only => {
+                        self.input(session, rt);
+                        let _ = breaks.send(());
                     }
                     _ => {}
                 },
@@ -908,6 +910,7 @@ impl Gateway {
         let (output, _) = broadcast::channel(SOL_FANOUT);
         let (input, mut keys) = mpsc::channel::<Vec<u8>>(SOL_INPUT_QUEUE);
         let (stop, mut stopped) = watch::channel(false);
+        let (breaks, mut break_rx) = mpsc::unbounded_channel::<()>();
         let mut log = SolLog::new(&self.shared.cfg.log_dir, session, self.shared.cfg.log_limit);
         let out = output.clone();
         let gw = self.clone();
@@ -933,6 +936,7 @@ impl Gateway {
                         }
                         None => break false,
                     },
+                    Some(()) = break_rx.recv() => console.send_break(),
                     _ = stopped.changed() => break false,
                 }
             };
@@ -951,6 +955,7 @@ impl Gateway {
         Ok(SolHub {
             output,
             input,
+            breaks,
             stop,
         })
     }
