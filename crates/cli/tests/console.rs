@@ -91,7 +91,13 @@ impl Viewer {
     }
 
     async fn read_exact(&mut self, n: usize) -> Vec<u8> {
+        // One deadline for the whole wait: pings alone must not keep it going.
+        let deadline = tokio::time::Instant::now() + WAIT;
         while self.bytes.len() < n {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no {n} bytes in {WAIT:?}"
+            );
             assert!(self.pump().await, "stream ended; close {:?}", self.close);
         }
         let rest = self.bytes.split_off(n);
@@ -100,11 +106,17 @@ impl Viewer {
 
     /// Reads until `needle` was received; returns everything up to it.
     async fn until_bytes(&mut self, needle: &[u8]) -> Vec<u8> {
+        let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             if let Some(i) = self.bytes.windows(needle.len()).position(|w| w == needle) {
                 let rest = self.bytes.split_off(i + needle.len());
                 return std::mem::replace(&mut self.bytes, rest);
             }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "never got {:?}",
+                String::from_utf8_lossy(needle)
+            );
             assert!(
                 self.pump().await,
                 "stream ended before {:?}; close {:?}",
@@ -115,10 +127,16 @@ impl Viewer {
     }
 
     async fn until_text(&mut self, kind: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             if let Some(i) = self.texts.iter().position(|t| t["type"] == kind) {
                 return self.texts.remove(i);
             }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no {kind} message; texts {:?}",
+                self.texts
+            );
             assert!(
                 self.pump().await,
                 "stream ended before a {kind} message; close {:?}",
@@ -128,7 +146,13 @@ impl Viewer {
     }
 
     async fn until_closed(&mut self) -> (u16, String) {
-        while self.pump().await {}
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.pump().await {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "not closed in {WAIT:?}"
+            );
+        }
         self.close.clone().expect("a close frame")
     }
 
@@ -587,9 +611,11 @@ async fn sol_both_ways_view_only_log_and_kill() {
         )
         .await
         .expect(201);
-    let mut viewer = connect(j["ws_url"].as_str().unwrap(), None)
+    let mut viewer = connect(j["ws_url"].as_str().unwrap(), Some("ironrack.console.v1"))
         .await
         .expect("viewer upgrade");
+    // After the hello the viewer is joined: nothing written later is missed.
+    assert_eq!(viewer.until_text("hello").await["view_only"], true);
     serial.write_all(b"<for-everyone>\r\n").await.unwrap();
     viewer.until_bytes(b"<for-everyone>").await;
     owner.until_bytes(b"<for-everyone>").await;

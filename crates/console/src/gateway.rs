@@ -119,11 +119,21 @@ enum Control {
 }
 
 /// The shared end of a SOL console: output fans out, input funnels in.
+/// What viewers send toward a SOL console, in order.
+enum SolIn {
+    Keys(Vec<u8>),
+    Break,
+}
+
 struct SolHub {
     output: broadcast::Sender<Bytes>,
-    input: mpsc::Sender<Vec<u8>>,
-    breaks: mpsc::UnboundedSender<()>,
+    input: mpsc::Sender<SolIn>,
     stop: watch::Sender<bool>,
+}
+
+struct SolJoined {
+    output: broadcast::Receiver<Bytes>,
+    input: mpsc::Sender<SolIn>,
 }
 
 struct Runtime {
@@ -586,32 +596,33 @@ impl Gateway {
             control,
             ping: tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY),
         };
-        if v1 {
-            let (reconnect, hash) = new_token();
-            self.registry()
-                .add_token(session, hash, admission.view_only, None);
-            let limits = self.registry().limits(session).unwrap_or_default();
-            conn.send_json(serde_json::json!({
-                "type": "hello",
-                "kind": rt.kind.as_str(),
-                "view_only": admission.view_only,
-                "idle_timeout_s": limits.idle_timeout.as_secs(),
-                "max_duration_s": limits.max_duration.as_secs(),
-                "reconnect_token": reconnect,
-            }))
-            .await;
-        }
-        let end = match &rt.target {
-            Target::Vnc { addr, password } => {
-                self.vnc(
-                    &mut conn,
-                    &rt,
-                    addr,
-                    password.as_deref().map(String::as_str),
-                )
-                .await
+        // SOL: join the session's console (starting it for the first
+        // viewer) before the hello, so nothing written after the hello is
+        // missed.
+        let sol = match &rt.target {
+            Target::Sol(cfg) => Some(self.join_sol(session, &rt, cfg).await),
+            Target::Vnc { .. } => None,
+        };
+        let end = match sol {
+            Some(Err(e)) => End::Fatal(CloseReason::Error, e),
+            _ => {
+                if v1 {
+                    self.hello(&mut conn, &rt).await;
+                }
+                match (&rt.target, sol) {
+                    (Target::Sol(_), Some(Ok(joined))) => self.sol(&mut conn, &rt, joined).await,
+                    (Target::Vnc { addr, password }, _) => {
+                        self.vnc(
+                            &mut conn,
+                            &rt,
+                            addr,
+                            password.as_deref().map(String::as_str),
+                        )
+                        .await
+                    }
+                    _ => End::Fatal(CloseReason::Error, "console target mismatch".into()),
+                }
             }
-            Target::Sol(cfg) => self.sol(&mut conn, &rt, cfg).await,
         };
         match end {
             End::ViewerLeft => {
@@ -836,16 +847,46 @@ impl Gateway {
         Ok(())
     }
 
-    async fn sol(&self, conn: &mut Conn, rt: &Runtime, cfg: &ironrack_ipmi::Config) -> End {
+    async fn hello(&self, conn: &mut Conn, rt: &Runtime) {
         let session = conn.admission.session;
+        let view_only = conn.admission.view_only;
+        let (reconnect, hash) = new_token();
+        self.registry().add_token(session, hash, view_only, None);
+        let limits = self.registry().limits(session).unwrap_or_default();
+        conn.send_json(serde_json::json!({
+            "type": "hello",
+            "kind": rt.kind.as_str(),
+            "view_only": view_only,
+            "idle_timeout_s": limits.idle_timeout.as_secs(),
+            "max_duration_s": limits.max_duration.as_secs(),
+            "reconnect_token": reconnect,
+        }))
+        .await;
+    }
+
+    /// This viewer's ends of the session's SOL console.
+    async fn join_sol(
+        &self,
+        session: SessionId,
+        rt: &Runtime,
+        cfg: &ironrack_ipmi::Config,
+    ) -> Result<SolJoined, String> {
         let hub = rt
             .sol
             .get_or_init(|| self.start_sol(session, cfg.clone()))
             .await;
-        let (mut output, input, breaks) = match hub {
-            Ok(h) => (h.output.subscribe(), h.input.clone(), h.breaks.clone()),
-            Err(e) => return End::Fatal(CloseReason::Error, e.clone()),
-        };
+        match hub {
+            Ok(h) => Ok(SolJoined {
+                output: h.output.subscribe(),
+                input: h.input.clone(),
+            }),
+            Err(e) => Err(e.clone()),
+        }
+    }
+
+    async fn sol(&self, conn: &mut Conn, rt: &Runtime, joined: SolJoined) -> End {
+        let session = conn.admission.session;
+        let SolJoined { mut output, input } = joined;
         loop {
             tokio::select! {
                 o = output.recv() => match o {
@@ -867,14 +908,14 @@ impl Gateway {
                     ViewerEvent::Gone => return End::ViewerLeft,
                     ViewerEvent::Data(b) if !conn.admission.view_only => {
                         self.input(session, rt);
-                        if input.send(b.to_vec()).await.is_err() {
+                        if input.send(SolIn::Keys(b.to_vec())).await.is_err() {
                             return End::Fatal(CloseReason::TargetClosed, "the serial console ended".into());
                         }
                     }
                     ViewerEvent::Activity if !conn.admission.view_only => self.input(session, rt),
                     ViewerEvent::Break if !conn.admission.view_only => {
                         self.input(session, rt);
-                        let _ = breaks.send(());
+                        let _ = input.send(SolIn::Break).await;
                     }
                     _ => {}
                 },
@@ -908,9 +949,8 @@ impl Gateway {
             .await
             .map_err(|e| format!("cannot activate serial-over-LAN on {target}: {e}"))?;
         let (output, _) = broadcast::channel(SOL_FANOUT);
-        let (input, mut keys) = mpsc::channel::<Vec<u8>>(SOL_INPUT_QUEUE);
+        let (input, mut keys) = mpsc::channel::<SolIn>(SOL_INPUT_QUEUE);
         let (stop, mut stopped) = watch::channel(false);
-        let (breaks, mut break_rx) = mpsc::unbounded_channel::<()>();
         let mut log = SolLog::new(&self.shared.cfg.log_dir, session, self.shared.cfg.log_limit);
         let out = output.clone();
         let gw = self.clone();
@@ -929,14 +969,14 @@ impl Gateway {
                         }
                     },
                     k = keys.recv() => match k {
-                        Some(k) => {
+                        Some(SolIn::Keys(k)) => {
                             if console.write_all(&k).await.is_err() {
                                 break true;
                             }
                         }
+                        Some(SolIn::Break) => console.send_break(),
                         None => break false,
                     },
-                    Some(()) = break_rx.recv() => console.send_break(),
                     _ = stopped.changed() => break false,
                 }
             };
@@ -955,7 +995,6 @@ impl Gateway {
         Ok(SolHub {
             output,
             input,
-            breaks,
             stop,
         })
     }

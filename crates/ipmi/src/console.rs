@@ -187,11 +187,13 @@ where
             .map(Instant::from_std)
             .map_or(keepalive_at, |d| d.min(keepalive_at));
         tokio::select! {
+            // A break requested before keystrokes were written goes first.
+            biased;
+            Some(()) = breaks.recv(), if input_open => sol.send_break(),
             r = rd.read(&mut buf), if input_open && sol.backlog() < PIPE => match r {
                 Ok(0) | Err(_) => input_open = false,
                 Ok(n) => sol.write(buf.get(..n).unwrap_or_default()),
             },
-            Some(()) = breaks.recv(), if input_open => sol.send_break(),
             r = s.recv_raw(&mut dg) => {
                 let n = r?;
                 match s.open(dg.get(..n).unwrap_or_default()) {
