@@ -467,6 +467,10 @@ async fn vnc_through_the_gateway_against_qemu() {
             "{body}"
         );
     }
+    assert!(
+        !s.log().contains("s3cret-v"),
+        "the VNC password reached the log"
+    );
     drop(qemu);
 }
 
@@ -935,10 +939,19 @@ async fn tokens_tenants_kinds_and_caps(db: common::Db) {
         matches!(refused.err(), Some(401 | 410)),
         "expired token refused"
     );
-    // The other tenant cannot see it either.
+    // The other tenant cannot see it either, nor act on it.
     s.get(&format!("/api/v1/consoles/{id}"), &other)
         .await
         .expect(404);
+    for (m, path) in [
+        (Method::DELETE, format!("/api/v1/consoles/{id}")),
+        (Method::POST, format!("/api/v1/consoles/{id}/viewers")),
+        (Method::GET, format!("/api/v1/consoles/{id}/log")),
+    ] {
+        s.call(m, &path, Some(&other), None).await.expect(404);
+    }
+    let listed = s.get("/api/v1/consoles?all=true", &other).await.expect(200);
+    assert_eq!(listed["items"], json!([]));
 
     // Cap of one session on this BMC: the second is refused with 409.
     let c = open_console(&s, &cust, srv, json!({"kind": "vnc"}))
@@ -962,6 +975,19 @@ async fn tokens_tenants_kinds_and_caps(db: common::Db) {
             .contains("console_max_sessions = 1"),
         "{full}"
     );
+    // A restart ends the process's sessions: marked closed, the cap is free.
+    let first = c["id"].as_str().unwrap().to_owned();
+    let mut s = s;
+    s.kill();
+    s.spawn().await;
+    let restarted = s
+        .get(&format!("/api/v1/consoles/{first}"), &cust)
+        .await
+        .expect(200);
+    assert_eq!(restarted["close_reason"], "restart", "{restarted}");
+    let c = open_console(&s, &cust, srv, json!({"kind": "vnc"}))
+        .await
+        .expect(201);
     // A token for another session does not open this one.
     let id = c["id"].as_str().unwrap();
     let wrong = c["ws_url"]
