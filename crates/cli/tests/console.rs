@@ -446,6 +446,38 @@ async fn vnc_through_the_gateway_against_qemu() {
         "{gone}"
     );
 
+    // Fixing the stored password (PATCH keeps the endpoint) makes it work.
+    let fixed = s
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/servers/{bad}"),
+            Some(&admin),
+            Some(json!({"bmc": {"console": {"vnc": format!("127.0.0.1:{}", qemu.port), "vnc_password": "s3cret-v"}}})),
+        )
+        .await
+        .expect(200);
+    assert_eq!(fixed["bmc"]["console"]["vnc_password_set"], true);
+    let c3 = open_console(&s, &op, bad, json!({"kind": "vnc"}))
+        .await
+        .expect(201);
+    let mut v3 = connect(c3["ws_url"].as_str().unwrap(), None)
+        .await
+        .expect("upgrade");
+    assert_eq!(rfb_client_init(&mut v3).await.0, w);
+    drop(v3);
+    // Removing the console: that server has none any more.
+    s.call(
+        Method::PATCH,
+        &format!("/api/v1/servers/{bad}"),
+        Some(&admin),
+        Some(json!({"bmc": {"console": null}})),
+    )
+    .await
+    .expect(200);
+    open_console(&s, &op, bad, json!({"kind": "vnc"}))
+        .await
+        .expect(422);
+
     // Staff kill the good one: its viewer gets 4010.
     s.call(
         Method::DELETE,
