@@ -599,29 +599,22 @@ impl Gateway {
         // SOL: join the session's console (starting it for the first
         // viewer) before the hello, so nothing written after the hello is
         // missed.
-        let sol = match &rt.target {
-            Target::Sol(cfg) => Some(self.join_sol(session, &rt, cfg).await),
-            Target::Vnc { .. } => None,
-        };
-        let end = match sol {
-            Some(Err(e)) => End::Fatal(CloseReason::Error, e),
-            _ => {
+        let end = match &rt.target {
+            Target::Sol(cfg) => match self.join_sol(session, &rt, cfg).await {
+                Err(e) => End::Fatal(CloseReason::Error, e),
+                Ok(joined) => {
+                    if v1 {
+                        self.hello(&mut conn, &rt).await;
+                    }
+                    self.sol(&mut conn, &rt, joined).await
+                }
+            },
+            Target::Vnc { addr, password } => {
                 if v1 {
                     self.hello(&mut conn, &rt).await;
                 }
-                match (&rt.target, sol) {
-                    (Target::Sol(_), Some(Ok(joined))) => self.sol(&mut conn, &rt, joined).await,
-                    (Target::Vnc { addr, password }, _) => {
-                        self.vnc(
-                            &mut conn,
-                            &rt,
-                            addr,
-                            password.as_deref().map(String::as_str),
-                        )
-                        .await
-                    }
-                    _ => End::Fatal(CloseReason::Error, "console target mismatch".into()),
-                }
+                let password = password.as_deref().map(String::as_str);
+                self.vnc(&mut conn, &rt, addr, password).await
             }
         };
         match end {
