@@ -376,7 +376,7 @@ async fn vnc_through_the_gateway_against_qemu() {
     // 32 bpp true colour (QEMU's default) and raw encoding: ask for the whole screen
     // until SeaBIOS has drawn something.
     let mut lit = false;
-    for _ in 0..40 {
+    for _ in 0..120 {
         let [wh, wl] = w.to_be_bytes();
         let [hh, hl] = h.to_be_bytes();
         v.send(&[3, 0, 0, 0, 0, 0, wh, wl, hh, hl]).await;
