@@ -24,6 +24,8 @@ command -v rabbitmqctl >/dev/null || need+=(rabbitmq-server)
 [ -x /usr/sbin/fence_ipmilan ] || need+=(fence-agents)
 command -v openssl >/dev/null || need+=(openssl)
 command -v pip3 >/dev/null || command -v pip >/dev/null || need+=(python3-pip)
+# QEMU: a real VNC server (with a password) behind the console gateway.
+command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 if [ ${#need[@]} -gt 0 ]; then
     say "installing ${need[*]}"
     as_root apt-get update -qq

@@ -4,6 +4,7 @@
 //! Invariant: this is the only crate that knows which driver a server uses
 //! and how to talk to it. It never touches the database or the public API.
 
+pub mod console;
 mod driver;
 mod observe;
 mod poller;
@@ -25,6 +26,8 @@ pub struct Agent {
     /// Bounds the tasks in flight so a burst cannot open a socket per task.
     slots: Arc<Semaphore>,
     poller: Arc<poller::PowerPoller>,
+    /// This site's console gateway, if it runs one.
+    console: Option<ironrack_console::Gateway>,
 }
 
 impl Agent {
@@ -37,6 +40,7 @@ impl Agent {
             events,
             slots: Arc::new(Semaphore::new(64)),
             poller: Arc::new(poller),
+            console: None,
         }
     }
 
@@ -47,6 +51,12 @@ impl Agent {
             self.events.clone(),
             limit,
         ));
+        self
+    }
+
+    /// Serves `console.*` tasks through this gateway.
+    pub fn with_console(mut self, gateway: ironrack_console::Gateway) -> Agent {
+        self.console = Some(gateway);
         self
     }
 
@@ -71,10 +81,11 @@ impl Agent {
             };
             let drivers = self.drivers.clone();
             let events = self.events.clone();
+            let console = self.console.clone();
             tokio::spawn(async move {
                 let Delivery { message, settler } = delivery;
                 let task_id = message.task_id;
-                let settled = match run_task(&drivers, &events, message).await {
+                let settled = match run_task(&drivers, console.as_ref(), &events, message).await {
                     Ok(()) => settler.ack().await,
                     // Not reported: let the bus deliver it again.
                     Err(e) => {
@@ -95,6 +106,7 @@ impl Agent {
 /// only when the final event could not be published.
 async fn run_task(
     drivers: &Drivers,
+    console: Option<&ironrack_console::Gateway>,
     events: &EventSender,
     task: TaskRequest,
 ) -> Result<(), ironrack_bus::BusError> {
@@ -114,6 +126,7 @@ async fn run_task(
         "sensors" => observe::sensors(drivers, events, &task).await?,
         "sel" => observe::sel(drivers, events, &task).await?,
         "bmc_reset" => observe::bmc_reset(drivers, &task).await?,
+        k if k.starts_with("console.") => console::run(console, &task).await,
         other => Err(DriverError::Unsupported(format!("task kind `{other}`"))),
     };
     match outcome {

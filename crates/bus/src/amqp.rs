@@ -313,6 +313,7 @@ impl EventPublisher for AmqpBus {
                 Event::Power { .. } => "power",
                 Event::Sensors { .. } => "sensors",
                 Event::Sel { .. } => "sel",
+                Event::Console { .. } => "console",
                 Event::Heartbeat { .. } => "heartbeat",
             };
             bus.publish_json(

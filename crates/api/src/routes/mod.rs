@@ -2,6 +2,7 @@
 //! takes `State`, the `Caller` and its input, and returns JSON or a problem.
 
 mod audit_log;
+mod consoles;
 mod sensors;
 mod servers;
 mod session;
@@ -24,6 +25,8 @@ use utoipa_axum::routes;
 use crate::auth::{Caller, SESSION_COOKIE, token_digest};
 use crate::dto::Health;
 use crate::{AppState, Problem};
+
+pub(crate) use consoles::apply_change as apply_console_change;
 
 pub fn all(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
     router
@@ -50,6 +53,11 @@ pub fn all(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(sensors::refresh_sensors))
         .routes(routes!(sensors::refresh_sel))
         .routes(routes!(sensors::bmc_reset))
+        .routes(routes!(consoles::open))
+        .routes(routes!(consoles::list))
+        .routes(routes!(consoles::get, consoles::kill))
+        .routes(routes!(consoles::add_viewer))
+        .routes(routes!(consoles::log))
         .routes(routes!(tasks::list))
         .routes(routes!(tasks::get))
         .routes(routes!(tasks::cancel))

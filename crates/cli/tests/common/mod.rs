@@ -31,6 +31,8 @@ pub struct Server {
     pub bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
     /// More command-line arguments for `serve`/`controller`.
     pub extra_args: Vec<String>,
+    /// A TOML config file passed with `--config`.
+    pub config: Option<PathBuf>,
 }
 
 pub struct Reply {
@@ -86,6 +88,16 @@ impl Server {
         server
     }
 
+    /// `ironrack serve` with these TOML settings.
+    pub async fn start_with_config(db: Db, toml: &str) -> Server {
+        let mut server = Server::start_stopped(db).await;
+        let path = server.data_dir.join("ironrack.toml");
+        std::fs::write(&path, toml).unwrap();
+        server.config = Some(path);
+        server.spawn().await;
+        server
+    }
+
     /// `ironrack controller` on SQLite, with tasks going through RabbitMQ.
     pub async fn start_controller(amqp_url: &str, prefix: &str) -> Server {
         Server::start_controller_with(amqp_url, prefix, &[]).await
@@ -120,6 +132,7 @@ impl Server {
             amqp: None,
             bodies: Default::default(),
             extra_args: Vec::new(),
+            config: None,
         }
     }
 
@@ -133,6 +146,9 @@ impl Server {
             None => cmd.arg("serve"),
             Some((url, prefix)) => cmd.args(["controller", "--amqp", url, "--amqp-prefix", prefix]),
         };
+        if let Some(config) = &self.config {
+            cmd.arg("--config").arg(config);
+        }
         let child = cmd
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .arg("--data-dir")
@@ -328,6 +344,18 @@ impl AgentProcess {
         log_dir: &std::path::Path,
         name: &str,
     ) -> AgentProcess {
+        Self::start_with(site, amqp_url, prefix, log_dir, name, &[])
+    }
+
+    /// Like [`AgentProcess::start`] with extra `ironrack agent` arguments.
+    pub fn start_with(
+        site: &str,
+        amqp_url: &str,
+        prefix: &str,
+        log_dir: &std::path::Path,
+        name: &str,
+        extra: &[&str],
+    ) -> AgentProcess {
         let log = log_dir.join(format!("agent-{name}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_ironrack"))
             .args([
@@ -341,6 +369,7 @@ impl AgentProcess {
                 "--amqp-prefix",
                 prefix,
             ])
+            .args(extra)
             .env("IRONRACK_LOG", "info")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())

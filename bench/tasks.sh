@@ -1,0 +1,197 @@
+#!/usr/bin/env bash
+# bench/tasks.sh: N power-status tasks end to end
+#   API (POST /servers/{id}/power) → bus → agent → fake driver → events → store
+# once with the in-process bus (`ironrack serve`, SQLite) and once through
+# RabbitMQ (`ironrack controller` on PostgreSQL + `ironrack agent`).
+# Prints tasks/s (first task created → last task finished, from the store's
+# own timestamps) and the p50/p99 of each task's created → finished time.
+#
+# Usage:   bench/tasks.sh                  (builds the release binary)
+#          IRONRACK_BIN=/path/ironrack bench/tasks.sh
+# Knobs:   TASKS=10000 SERVERS=200 CONNS=32 MODES="inproc amqp"
+#          AMQP=amqp://guest:guest@127.0.0.1:5672/%2f PG_HOST=127.0.0.1 PG_USER=postgres
+#          KEEP=1 keeps the temp dir (logs, databases' files)
+# Everything it starts is stopped by PID on exit; the PostgreSQL database and
+# the RabbitMQ queues it creates (prefix bench-<pid>) are deleted.
+set -euo pipefail
+
+TASKS=${TASKS:-10000}
+SERVERS=${SERVERS:-200}
+CONNS=${CONNS:-32}
+MODES=${MODES:-"inproc amqp"}
+AMQP=${AMQP:-amqp://guest:guest@127.0.0.1:5672/%2f}
+PG_HOST=${PG_HOST:-127.0.0.1}
+PG_USER=${PG_USER:-postgres}
+KEEP=${KEEP:-0}
+PW=bench-admin-pw
+T_RATE=2000 # tasks/s, the issue's target
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(cd "$HERE/.." && pwd)
+WORK=$(mktemp -d /tmp/ironrack-bench-tasks.XXXXXX)
+PIDS=()
+PG_DB=""
+PREFIX="bench-$$"
+
+log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "ERROR: $*"; exit 1; }
+
+cleanup() {
+    local rc=$?
+    for pid in "${PIDS[@]}"; do
+        kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null || true
+    done
+    [[ -n $PG_DB ]] && dropdb -h "$PG_HOST" -U "$PG_USER" --if-exists "$PG_DB" 2>/dev/null || true
+    if command -v rabbitmqctl >/dev/null; then
+        rabbitmqctl -q list_queues name 2>/dev/null | grep "^$PREFIX" |
+            while read -r q; do rabbitmqctl -q delete_queue "$q" >/dev/null 2>&1 || true; done
+        rabbitmqctl -q list_exchanges name 2>/dev/null | grep "^$PREFIX" |
+            while read -r x; do rabbitmqadmin delete exchange name="$x" >/dev/null 2>&1 || true; done
+    fi
+    if [[ $KEEP == 1 ]]; then log "kept $WORK"; else rm -rf "$WORK"; fi
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+for tool in wrk curl jq sqlite3; do
+    command -v $tool >/dev/null || apt-get install -y -q $tool >/dev/null 2>&1 || die "needs $tool"
+done
+
+if [[ -n ${IRONRACK_BIN:-} ]]; then
+    BIN=$IRONRACK_BIN
+else
+    export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/work/target-bench}
+    log "building the release binary"
+    (cd "$REPO" && cargo build --release -q -p ironrack)
+    BIN=$CARGO_TARGET_DIR/release/ironrack
+fi
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+wait_health() {
+    local port=$1 pid=$2 logf=$3
+    for _ in $(seq 300); do
+        curl -fs "http://127.0.0.1:$port/api/v1/health" >/dev/null && return
+        kill -0 "$pid" 2>/dev/null || { cat "$logf" >&2; die "ironrack exited"; }
+        sleep 0.1
+    done
+    die "no health after 30 s"
+}
+
+# api METHOD PATH [JSON]: prints the body, fails on a non-2xx answer.
+api() {
+    curl -fsS -X "$1" "$URL$2" -H "Authorization: Bearer $TOKEN" \
+        -H 'Content-Type: application/json' ${3:+-d "$3"}
+}
+
+# The wrk script: POST /servers/{id}/power {"action":"status"}, cycling over
+# the ids in IDS_FILE, each thread stopping after its share of TASKS.
+cat >"$WORK/power.lua" <<'EOF'
+local ids, n, per_thread = {}, 0, 0
+local threads = {}
+function setup(thread)
+    table.insert(threads, thread)
+end
+function init(args)
+    for line in io.lines(args[1]) do table.insert(ids, line) end
+    per_thread = tonumber(args[2])
+    wrk.method = "POST"
+    wrk.body = '{"action":"status"}'
+    wrk.headers["Content-Type"] = "application/json"
+    wrk.headers["Authorization"] = "Bearer " .. args[3]
+end
+local sent, done = 0, 0
+function request()
+    sent = sent + 1
+    local id = ids[(sent % #ids) + 1]
+    return wrk.format(nil, "/api/v1/servers/" .. id .. "/power")
+end
+function response(status, headers, body)
+    done = done + 1
+    if status ~= 202 then io.stderr:write("status " .. status .. ": " .. body .. "\n") end
+    if done >= per_thread then wrk.thread:stop() end
+end
+EOF
+
+# run_mode NAME SQL_CMD: seeds servers, fires TASKS, waits, prints a row.
+RESULTS=()
+fire_and_measure() {
+    local name=$1 sql=$2 site=$3
+    log "$name: creating $SERVERS fake servers at site $site"
+    : >"$WORK/ids"
+    for i in $(seq "$SERVERS"); do
+        api POST /api/v1/servers "{\"name\":\"b$i\",\"site\":\"$site\",\"macs\":[],\"bmc\":{\"driver\":\"fake\",\"address\":\"10.0.0.1\",\"username\":\"u\"}}" |
+            jq -r .id >>"$WORK/ids"
+    done
+    local threads=2 per=$((TASKS / 2))
+    log "$name: $TASKS power-status tasks ($CONNS connections)"
+    local t0=$EPOCHREALTIME
+    wrk -t$threads -c"$CONNS" -d600s -s "$WORK/power.lua" "$URL" -- "$WORK/ids" "$per" "$TOKEN" \
+        >"$WORK/$name.wrk" 2>"$WORK/$name.wrk.err" || true
+    local t_api=$EPOCHREALTIME
+    local total
+    total=$($sql "select count(*) from tasks")
+    log "$name: $total tasks accepted in $(echo "$t_api - $t0" | bc) s; waiting for them to finish"
+    for _ in $(seq 1200); do
+        local left
+        left=$($sql "select count(*) from tasks where finished_at is null")
+        [[ $left == 0 ]] && break
+        sleep 0.25
+    done
+    local rate p50 p99 failed
+    rate=$($sql "select round(count(*) * 1000.0 / (max(finished_at) - min(created_at))) from tasks")
+    p50=$($sql "select finished_at - created_at from tasks order by 1 limit 1 offset (select count(*) * 50 / 100 from tasks)")
+    p99=$($sql "select finished_at - created_at from tasks order by 1 limit 1 offset (select count(*) * 99 / 100 from tasks)")
+    failed=$($sql "select count(*) from tasks where state <> 'succeeded'")
+    local verdict=MISS
+    ((${rate%.*} >= T_RATE)) && verdict=PASS
+    RESULTS+=("$(printf '| %-34s | %6s | %9s | %7s ms | %7s ms | %6s | %s |' \
+        "$name" "$total" "$rate" "$p50" "$p99" "$failed" "$verdict")")
+}
+
+for mode in $MODES; do
+    case $mode in
+    inproc)
+        PORT=$(free_port)
+        DIR=$WORK/inproc
+        "$BIN" serve --data-dir "$DIR" --listen "127.0.0.1:$PORT" --admin-password "$PW" \
+            --log warn >"$WORK/inproc.log" 2>&1 &
+        PIDS+=($!)
+        wait_health "$PORT" $! "$WORK/inproc.log"
+        URL=http://127.0.0.1:$PORT
+        TOKEN=$(curl -fsS "$URL/api/v1/auth/login" -H 'Content-Type: application/json' \
+            -d "{\"username\":\"admin\",\"password\":\"$PW\"}" | jq -r .token)
+        SITE=$(api GET /api/v1/sites | jq -r '.items[0].name')
+        fire_and_measure "in-process bus, SQLite" "sqlite3 $DIR/ironrack.db" "$SITE"
+        ;;
+    amqp)
+        PG_DB=ironrack_bench_tasks_$$
+        createdb -h "$PG_HOST" -U "$PG_USER" "$PG_DB"
+        PORT=$(free_port)
+        "$BIN" controller --data-dir "$WORK/ctl" --listen "127.0.0.1:$PORT" --admin-password "$PW" \
+            --database-url "postgres://$PG_USER@$PG_HOST/$PG_DB" --amqp "$AMQP" --amqp-prefix "$PREFIX" \
+            --log warn >"$WORK/controller.log" 2>&1 &
+        PIDS+=($!)
+        wait_health "$PORT" $! "$WORK/controller.log"
+        URL=http://127.0.0.1:$PORT
+        TOKEN=$(curl -fsS "$URL/api/v1/auth/login" -H 'Content-Type: application/json' \
+            -d "{\"username\":\"admin\",\"password\":\"$PW\"}" | jq -r .token)
+        api POST /api/v1/sites '{"name":"bench","location":"bench"}' >/dev/null
+        "$BIN" agent --site bench --name bench-agent --amqp "$AMQP" --amqp-prefix "$PREFIX" \
+            --log warn >"$WORK/agent.log" 2>&1 &
+        PIDS+=($!)
+        fire_and_measure "RabbitMQ bus, PostgreSQL" "psql -h $PG_HOST -U $PG_USER -d $PG_DB -qtAc" bench
+        ;;
+    *) die "unknown mode $mode (inproc, amqp)" ;;
+    esac
+done
+
+echo
+echo "$TASKS power-status tasks, $SERVERS fake servers, wrk -t2 -c$CONNS; target >= $T_RATE tasks/s"
+printf '| %-34s | %6s | %9s | %10s | %10s | %6s | %s |\n' mode tasks "tasks/s" "p50" "p99" "failed" ""
+for r in "${RESULTS[@]}"; do echo "$r"; done
+echo "tasks/s = tasks / (last finished_at - first created_at); latency = finished_at - created_at per task (store clock, ms)."
+echo "Reproduce: IRONRACK_BIN=... TASKS=$TASKS SERVERS=$SERVERS CONNS=$CONNS MODES=\"$MODES\" bench/tasks.sh"
