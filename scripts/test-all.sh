@@ -20,6 +20,10 @@ if ! command -v pg_ctlcluster >/dev/null && ! pg_isready -h 127.0.0.1 -p 5432 -q
 fi
 command -v ss >/dev/null || need+=(iproute2)
 command -v rabbitmqctl >/dev/null || need+=(rabbitmq-server)
+# console browser tests (web/e2e): a VM's VNC screen in Debian's Chromium
+command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+[ -e /usr/lib/ipxe/qemu/efi-e1000.rom ] || need+=(ipxe-qemu)
+command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
     say "installing ${need[*]}"
     as_root apt-get update -qq
@@ -51,6 +55,13 @@ if ! rabbitmqctl -q status >/dev/null 2>&1; then
     as_root rabbitmqctl -q await_startup --timeout 120
 fi
 
+# --- Web UI (embedded by crates/web; Node >= 20.19 and npm must be there) ---
+say "web: npm ci, unit tests, build"
+npm --prefix web ci --no-audit --no-fund
+npm --prefix web test
+npm --prefix web run build
+export IRONRACK_WEB_REQUIRED=1 # a missing web/dist is now a build error
+
 # --- Rust checks and tests ---------------------------------------------------
 say "cargo fmt --check"
 cargo fmt --all -- --check
@@ -59,6 +70,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 say "cargo test"
 status=0
 cargo test --workspace --locked --no-fail-fast -- --test-threads=2 || status=$?
+
+say "web: browser tests (Chromium, QEMU, ipmi_sim against the ironrack binary)"
+cargo build -p ironrack --locked
+IRONRACK_BIN="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/debug/ironrack" npm --prefix web run e2e || status=$?
 
 # Test databases are disposable; drop the ones this run made.
 psql "$IRONRACK_TEST_PG" -qtAc "select datname from pg_database where datname like 'ironrack_test_%'" 2>/dev/null |

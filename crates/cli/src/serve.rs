@@ -258,7 +258,7 @@ async fn serve_api(
 ) -> anyhow::Result<()> {
     let store = state.store.clone();
     let resumed = ironrack_api::resume_unfinished(&state).await?;
-    let app = ironrack_api::router(state);
+    let app = ironrack_api::router(state).merge(ironrack_web::router());
     let listener = tokio::net::TcpListener::bind(s.listen)
         .await
         .with_context(|| format!("listening on {}", s.listen))?;

@@ -1,0 +1,160 @@
+// Browser tests of the console page against real peers: the ironrack binary
+// (API + console gateway), QEMU's VNC server, ipmi_sim's SOL, Chromium.
+// Run: IRONRACK_BIN=target/debug/ironrack npm --prefix web run e2e
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { createServer } from "node:net";
+import { execFileSync } from "node:child_process";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { mkdirSync, writeFileSync } from "node:fs";
+import { Api, absolute, startIronrack } from "./lib/ironrack.mjs";
+import { launchChromium, openConsolePage, status, waitForState } from "./lib/browser.mjs";
+import { startVm } from "./lib/qemu.mjs";
+import { decodePng, distinctLevels, litFraction, similarity } from "./lib/image.mjs";
+import { freePort, tempDir, waitFor, sleep } from "./lib/procs.mjs";
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = join(here, "../..");
+const outDir = join(here, "out"); // screenshots kept for a human to look at
+mkdirSync(outDir, { recursive: true });
+
+let ironrack, api, browser;
+
+before(async () => {
+  ironrack = await startIronrack();
+  api = await new Api(ironrack.base).adminWithPin();
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+  await ironrack?.stop();
+});
+
+describe("VNC console", () => {
+  let vm;
+  after(async () => vm?.stop());
+
+  test("shows the VM's screen (pixels match QEMU's own screendump)", async () => {
+    const vncPassword = "vnc-e2e1"; // VNC passwords are 8 characters at most
+    vm = await startVm(vncPassword);
+    const server = await api.createServer("vnc-e2e", {
+      driver: "fake",
+      address: "127.0.0.1",
+      options: { console: { vnc: vm.vnc, vnc_password: vncPassword } },
+    });
+    const con = await api.openConsole(server.id, "vnc");
+    assert.equal(con.kind, "vnc");
+    const url = absolute(ironrack.base, con.url);
+    assert.match(url, /\/console\/\?id=[^#]+#token=.+/);
+
+    const page = await openConsolePage(browser.context, url);
+    await waitForState(page, "connected");
+    // The token left the address bar (and history) once read.
+    assert.ok(!page.url().includes("token="), page.url());
+    assert.equal(await page.isVisible("#kind"), true);
+    assert.equal(await page.textContent("#kind"), "VNC");
+    assert.equal(await page.isVisible("#cad"), true);
+
+    // Let SeaBIOS/iPXE write some text, then freeze the VM so the browser
+    // and QEMU look at the same picture.
+    await waitFor("text on the VM's screen", async () => litFraction(await vm.screendump()) > 0.01, { timeoutMs: 60000 });
+    await vm.pause();
+    const qemuScreen = await vm.screendump();
+
+    // noVNC may still be drawing the last updates: compare until they agree.
+    let last;
+    await waitFor(
+      "the canvas to match QEMU's screendump",
+      async () => {
+        const png = await page.locator("#screen canvas").screenshot();
+        const canvas = decodePng(png);
+        const sim = similarity(canvas, qemuScreen);
+        last = { canvas, png, sim, lit: [litFraction(canvas), litFraction(qemuScreen)], levels: distinctLevels(canvas) };
+        // Scaling blurs glyph edges, so lit shares differ a little (seen: 0.086 vs 0.067).
+        const ratio = last.lit[0] / last.lit[1];
+        return sim.agree >= 0.95 && last.levels > 1 && ratio > 0.6 && ratio < 1.6;
+      },
+      { timeoutMs: 20000, intervalMs: 500 },
+    ).catch((e) => {
+      if (last) writeFileSync(join(outDir, "vnc-canvas-mismatch.png"), last.png);
+      throw new Error(`${e.message}; last comparison ${JSON.stringify({ ...last?.sim, lit: last?.lit, levels: last?.levels })}`);
+    });
+    writeFileSync(join(outDir, "vnc-canvas.png"), last.png);
+    assert.ok(last.canvas.width > 300 && last.canvas.height > 150, `canvas ${last.canvas.width}x${last.canvas.height}`);
+    assert.ok(last.sim.inkCells > 10, `only ${last.sim.inkCells} cells with text`);
+    await vm.resume();
+
+    // The same link a second time is refused, and the page says so.
+    const again = await openConsolePage(browser.context, url);
+    await waitForState(again, "closed");
+    const s = await status(again);
+    assert.match(s.text, /used or expired/, s.text);
+    await again.close();
+    await page.close();
+  });
+});
+
+describe("serial console (SOL through ipmi_sim)", () => {
+  let bmcDir, serialServer, serialSock;
+  after(async () => {
+    serialSock?.destroy();
+    serialServer?.close();
+    if (bmcDir) {
+      execFileSync("bash", [join(repo, "lab/bmcs.sh"), "stop", "--dir", bmcDir.dir], { stdio: "ignore" });
+      bmcDir.remove();
+    }
+  });
+
+  test("shows what the host writes (UTF-8 split across frames) and sends typed keys", async () => {
+    // The host's serial port: ipmi_sim connects to us.
+    serialServer = createServer();
+    const accepted = new Promise((resolve) => serialServer.once("connection", resolve));
+    await new Promise((r) => serialServer.listen(0, "127.0.0.1", r));
+    const solPort = serialServer.address().port;
+    const received = [];
+    bmcDir = tempDir("bmc");
+    const bmcPort = await freePort(); // UDP port chosen like the TCP one; bmcs.sh fails loudly if taken
+    execFileSync("bash", [join(repo, "lab/bmcs.sh"), "start", "1", "--base-port", String(bmcPort), "--dir", bmcDir.dir, "--sol-port", String(solPort)]);
+    serialSock = await accepted;
+    serialSock.on("data", (d) => received.push(d));
+
+    const server = await api.createServer("sol-e2e", {
+      driver: "ipmi",
+      address: "127.0.0.1",
+      port: bmcPort,
+      username: "ADMIN",
+      password: "password",
+    });
+    const con = await api.openConsole(server.id, "sol");
+    assert.equal(con.kind, "sol");
+    const page = await openConsolePage(browser.context, absolute(ironrack.base, con.url));
+    await waitForState(page, "connected");
+    assert.equal(await page.textContent("#kind"), "serial");
+    assert.equal(await page.isVisible("#break"), true);
+
+    // Host → browser: write a line byte by byte with pauses, so multi-byte
+    // characters (€ is 3 bytes, 😀 4) arrive split over several SOL packets
+    // and WebSocket frames.
+    const line = "boot: grüße € 😀 ok";
+    for (const b of Buffer.from(line + "\r\n", "utf8")) {
+      serialSock.write(Buffer.of(b));
+      await sleep(15);
+    }
+    const rows = () => page.evaluate(() => Array.from(document.querySelectorAll(".xterm-rows > div"), (r) => r.textContent).join("\n"));
+    await waitFor(`"${line}" in the terminal`, async () => (await rows()).includes(line), { timeoutMs: 20000 }).catch(async (e) => {
+      throw new Error(`${e.message}; terminal shows: ${JSON.stringify(await rows())}`);
+    });
+    assert.ok(!(await rows()).includes("\uFFFD"), "a replacement character means a split character was decoded early");
+
+    // Browser → host: typed keys, including a non-ASCII one, reach the serial port.
+    await page.click("#screen .xterm");
+    await page.keyboard.type("root ä");
+    await page.keyboard.press("Enter");
+    await waitFor("typed keys on the serial port", () => Buffer.concat(received).toString("utf8").includes("root ä\r"), { timeoutMs: 20000 }).catch((e) => {
+      throw new Error(`${e.message}; serial side got ${JSON.stringify(Buffer.concat(received).toString("utf8"))}`);
+    });
+    await page.close();
+  });
+});
