@@ -1,0 +1,957 @@
+//! The WebSocket gateway: `GET /console/ws/{id}?token=T` upgrades, the
+//! bridges to the target (TCP for VNC, an IPMI SOL console for serial), the
+//! clock that warns and closes idle sessions, and the close URL call.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::{OnceCell, broadcast, mpsc, watch};
+use zeroize::Zeroizing;
+
+use crate::registry::{
+    Action, Admission, CloseReason, Kind, NewSession, RedeemError, RegisterError, Registry,
+    SessionId, SessionInfo, TokenHash, new_token, token_hash,
+};
+use crate::rfb::{ClientStream, TargetHandshake, ViewerHandshake};
+use crate::sollog::SolLog;
+
+/// The subprotocol with JSON control messages.
+pub const PROTOCOL_V1: &str = "ironrack.console.v1";
+/// Raw bytes only (stock noVNC).
+pub const PROTOCOL_BINARY: &str = "binary";
+/// WebSocket ping interval, below common reverse-proxy read timeouts.
+const PING_EVERY: Duration = Duration::from_secs(20);
+/// Largest read from the target per frame.
+const CHUNK: usize = 64 * 1024;
+/// Keystrokes queued toward a SOL console.
+const SOL_INPUT_QUEUE: usize = 64;
+/// SOL output chunks a slow viewer may fall behind before it skips.
+const SOL_FANOUT: usize = 1024;
+/// Status updates from input at most this often.
+const STATUS_EVERY: Duration = Duration::from_secs(5);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Where a session connects.
+pub enum Target {
+    Vnc {
+        /// `host:port`
+        addr: String,
+        password: Option<Zeroizing<String>>,
+    },
+    Sol(ironrack_ipmi::Config),
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Vnc { addr, password } => f
+                .debug_struct("Vnc")
+                .field("addr", addr)
+                .field("password", &password.as_ref().map(|_| "<redacted>"))
+                .finish(),
+            Target::Sol(c) => f.debug_tuple("Sol").field(&c.host).finish(),
+        }
+    }
+}
+
+/// A session handed to the gateway by the agent.
+#[derive(Debug)]
+pub struct OpenSession {
+    pub session: NewSession,
+    pub close_url: Option<String>,
+    pub target: Target,
+}
+
+/// What the gateway reports, for the agent to put on the bus. Times are
+/// Unix milliseconds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GatewayEvent {
+    Opened {
+        session: SessionId,
+        at_ms: i64,
+    },
+    Status {
+        session: SessionId,
+        viewers: usize,
+        last_input_ms: Option<i64>,
+        closes_at_ms: i64,
+    },
+    Closed {
+        session: SessionId,
+        reason: CloseReason,
+        detail: Option<String>,
+        at_ms: i64,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct GatewayConfig {
+    /// Base URL the browser reaches this gateway at (`""`: the controller's
+    /// own origin, as in `ironrack serve`).
+    pub public_base: String,
+    /// Where SOL output logs are kept.
+    pub log_dir: PathBuf,
+    /// Bytes kept per SOL log.
+    pub log_limit: u64,
+}
+
+#[derive(Debug, Clone)]
+enum Control {
+    Warn {
+        closes_in: Duration,
+    },
+    Closed {
+        reason: CloseReason,
+        detail: Option<String>,
+    },
+}
+
+/// The shared end of a SOL console: output fans out, input funnels in.
+struct SolHub {
+    output: broadcast::Sender<Bytes>,
+    input: mpsc::Sender<Vec<u8>>,
+    stop: watch::Sender<bool>,
+}
+
+struct Runtime {
+    kind: Kind,
+    target: Target,
+    close_url: Option<String>,
+    control: broadcast::Sender<Control>,
+    sol: OnceCell<Result<SolHub, String>>,
+    last_status: Mutex<Option<Instant>>,
+}
+
+struct Shared {
+    cfg: GatewayConfig,
+    registry: Mutex<Registry>,
+    runtimes: Mutex<HashMap<SessionId, Arc<Runtime>>>,
+    events: mpsc::UnboundedSender<GatewayEvent>,
+    http: reqwest::Client,
+    /// Instant ↔ wall clock, for event times.
+    epoch: (Instant, SystemTime),
+}
+
+/// The console gateway of a site. Cheap to clone.
+#[derive(Clone)]
+pub struct Gateway {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    #[error(transparent)]
+    Register(#[from] RegisterError),
+    #[error("no live console session {0} on this gateway")]
+    NoSession(SessionId),
+    #[error("reading the console log: {0}")]
+    Log(#[from] std::io::Error),
+}
+
+impl Gateway {
+    /// Starts the gateway's clock; needs a Tokio runtime.
+    pub fn new(cfg: GatewayConfig, events: mpsc::UnboundedSender<GatewayEvent>) -> Gateway {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .unwrap_or_default();
+        let gw = Gateway {
+            shared: Arc::new(Shared {
+                cfg,
+                registry: Mutex::new(Registry::new()),
+                runtimes: Mutex::new(HashMap::new()),
+                events,
+                http,
+                epoch: (Instant::now(), SystemTime::now()),
+            }),
+        };
+        let weak = Arc::downgrade(&gw.shared);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(250));
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tick.tick().await;
+                let Some(shared) = weak.upgrade() else { break };
+                Gateway { shared }.tick(Instant::now());
+            }
+        });
+        gw
+    }
+
+    pub fn public_base(&self) -> &str {
+        &self.shared.cfg.public_base
+    }
+
+    /// Registers a pending session; its owner token becomes usable.
+    pub fn open(&self, s: OpenSession) -> Result<(), GatewayError> {
+        let id = s.session.id;
+        let kind = s.session.kind;
+        let mut rt = self.runtimes();
+        self.registry().register(s.session, Instant::now())?;
+        rt.insert(
+            id,
+            Arc::new(Runtime {
+                kind,
+                target: s.target,
+                close_url: s.close_url,
+                control: broadcast::channel(16).0,
+                sol: OnceCell::new(),
+                last_status: Mutex::new(None),
+            }),
+        );
+        Ok(())
+    }
+
+    /// Adds a view-only join token to a session.
+    pub fn add_viewer(
+        &self,
+        session: SessionId,
+        hash: TokenHash,
+        ttl: Duration,
+    ) -> Result<(), GatewayError> {
+        if self
+            .registry()
+            .add_token(session, hash, true, Some(Instant::now() + ttl))
+        {
+            Ok(())
+        } else {
+            Err(GatewayError::NoSession(session))
+        }
+    }
+
+    /// Closes a session at a staff member's or its owner's request.
+    pub fn kill(&self, session: SessionId) -> Result<(), GatewayError> {
+        if self.close(session, CloseReason::Killed, None) {
+            Ok(())
+        } else {
+            Err(GatewayError::NoSession(session))
+        }
+    }
+
+    pub fn list(&self) -> Vec<SessionInfo> {
+        self.registry().list()
+    }
+
+    /// The last `tail` bytes of a SOL session's output log (also after the
+    /// session closed, while the file is kept).
+    pub async fn read_log(&self, session: SessionId, tail: u64) -> Result<Vec<u8>, GatewayError> {
+        let log = SolLog::new(&self.shared.cfg.log_dir, session, self.shared.cfg.log_limit);
+        match log.read_tail(tail).await {
+            Ok(b) => Ok(b),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(GatewayError::NoSession(session))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The routes: `/console/ws/{id}`. Merge into any router.
+    pub fn router<S>(&self) -> Router<S> {
+        Router::new()
+            .route("/console/ws/{id}", axum::routing::get(upgrade))
+            .with_state(self.clone())
+    }
+
+    fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.shared
+            .registry
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn runtimes(&self) -> std::sync::MutexGuard<'_, HashMap<SessionId, Arc<Runtime>>> {
+        self.shared
+            .runtimes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn runtime(&self, session: SessionId) -> Option<Arc<Runtime>> {
+        self.runtimes().get(&session).cloned()
+    }
+
+    fn unix_ms(&self, at: Instant) -> i64 {
+        let (i0, s0) = self.shared.epoch;
+        let wall = if at >= i0 {
+            s0 + (at - i0)
+        } else {
+            s0 - (i0 - at)
+        };
+        wall.duration_since(UNIX_EPOCH)
+            .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            .unwrap_or(0)
+    }
+
+    fn emit(&self, ev: GatewayEvent) {
+        let _ = self.shared.events.send(ev);
+    }
+
+    fn emit_status(&self, session: SessionId) {
+        let Some(info) = self.registry().get(session) else {
+            return;
+        };
+        self.emit(GatewayEvent::Status {
+            session,
+            viewers: info.viewers,
+            last_input_ms: info.last_input.map(|t| self.unix_ms(t)),
+            closes_at_ms: self.unix_ms(info.closes_at),
+        });
+    }
+
+    fn input(&self, session: SessionId, rt: &Runtime) {
+        let now = Instant::now();
+        self.registry().input(session, now);
+        let due = {
+            let mut last = rt.last_status.lock().unwrap_or_else(|p| p.into_inner());
+            let due = last.is_none_or(|t| now >= t + STATUS_EVERY);
+            if due {
+                *last = Some(now);
+            }
+            due
+        };
+        if due {
+            self.emit_status(session);
+        }
+    }
+
+    /// Runs what the clock made due.
+    fn tick(&self, now: Instant) {
+        let actions = self.registry().tick(now);
+        for a in actions {
+            match a {
+                Action::Warn { session, closes_in } => {
+                    if let Some(rt) = self.runtime(session) {
+                        let _ = rt.control.send(Control::Warn { closes_in });
+                    }
+                }
+                Action::Close { session, reason } => {
+                    self.close(session, reason, None);
+                }
+            }
+        }
+    }
+
+    /// Ends a session: tells its viewers, stops its SOL console, reports,
+    /// and calls its close URL. False if it was not open.
+    fn close(&self, session: SessionId, reason: CloseReason, detail: Option<String>) -> bool {
+        let rt = self.runtimes().remove(&session);
+        let info = self.registry().remove(session);
+        let Some(rt) = rt else {
+            return false;
+        };
+        tracing::info!(session, reason = reason.as_str(), detail = ?detail, "console session closed");
+        let _ = rt.control.send(Control::Closed {
+            reason,
+            detail: detail.clone(),
+        });
+        if let Some(Ok(hub)) = rt.sol.get() {
+            let _ = hub.stop.send(true);
+        }
+        self.emit(GatewayEvent::Closed {
+            session,
+            reason,
+            detail,
+            at_ms: self.unix_ms(Instant::now()),
+        });
+        if let Some(url) = rt.close_url.clone() {
+            let http = self.shared.http.clone();
+            tokio::spawn(async move {
+                match http.get(&url).send().await {
+                    Ok(r) => {
+                        tracing::info!(session, status = r.status().as_u16(), "close URL called")
+                    }
+                    Err(e) => tracing::warn!(session, error = %e, "close URL call failed"),
+                }
+            });
+        }
+        info.is_some()
+    }
+}
+
+#[derive(Deserialize)]
+struct TokenQuery {
+    token: Option<String>,
+}
+
+fn problem(status: StatusCode, detail: &str) -> Response {
+    let body = serde_json::json!({
+        "type": "about:blank",
+        "title": status.canonical_reason().unwrap_or(""),
+        "status": status.as_u16(),
+        "detail": detail,
+    });
+    (
+        status,
+        [(header::CONTENT_TYPE, "application/problem+json")],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+async fn upgrade(
+    State(gw): State<Gateway>,
+    Path(id): Path<String>,
+    Query(q): Query<TokenQuery>,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Response {
+    // Not an upgrade: say so without spending the token.
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(e) => return e.into_response(),
+    };
+    let Ok(session) = id.parse::<SessionId>() else {
+        return problem(StatusCode::NOT_FOUND, "no such console session");
+    };
+    let Some(token) = q.token.filter(|t| !t.is_empty()) else {
+        return problem(
+            StatusCode::UNAUTHORIZED,
+            "the console token is missing: add ?token=<token from POST /api/v1/servers/{id}/console>",
+        );
+    };
+    let admission = gw
+        .registry()
+        .redeem(session, &token_hash(&token), Instant::now());
+    let admission = match admission {
+        Ok(a) => a,
+        Err(e @ RedeemError::Invalid) => {
+            return problem(StatusCode::UNAUTHORIZED, &e.to_string());
+        }
+        Err(e @ RedeemError::Expired) => return problem(StatusCode::GONE, &e.to_string()),
+    };
+    ws.protocols([PROTOCOL_V1, PROTOCOL_BINARY])
+        .max_message_size(4 << 20)
+        .on_upgrade(move |socket| async move { gw.serve(socket, admission).await })
+}
+
+/// How a viewer's connection ended.
+enum End {
+    /// The viewer left (or broke its own stream); the session goes on.
+    ViewerLeft,
+    /// The session was closed; the viewer was told.
+    SessionClosed,
+    /// The target failed: close the whole session.
+    Fatal(CloseReason, String),
+}
+
+struct Conn {
+    socket: WebSocket,
+    v1: bool,
+    admission: Admission,
+    control: broadcast::Receiver<Control>,
+    ping: tokio::time::Interval,
+}
+
+/// One step of the viewer side that is not stream data.
+enum ViewerEvent {
+    Data(Bytes),
+    Activity,
+    Break,
+    Nothing,
+    Gone,
+}
+
+impl Conn {
+    async fn send_json(&mut self, v: serde_json::Value) -> bool {
+        self.socket
+            .send(Message::Text(Utf8Bytes::from(v.to_string())))
+            .await
+            .is_ok()
+    }
+
+    async fn close_with(&mut self, code: u16, reason: &str) {
+        // Close reasons are limited to 123 bytes.
+        let mut reason = reason.to_owned();
+        while reason.len() > 123 {
+            reason.pop();
+        }
+        let _ = self
+            .socket
+            .send(Message::Close(Some(CloseFrame {
+                code,
+                reason: Utf8Bytes::from(reason),
+            })))
+            .await;
+    }
+
+    async fn closed(&mut self, reason: CloseReason, detail: Option<String>) {
+        if self.v1 {
+            self.send_json(serde_json::json!({
+                "type": "closed",
+                "reason": match reason {
+                    // The contract's reasons; an unused token or an empty
+                    // session is not something a live viewer sees.
+                    CloseReason::Expired | CloseReason::Disconnected => "killed",
+                    r => r.as_str(),
+                },
+                "detail": detail.clone().unwrap_or_default(),
+            }))
+            .await;
+        }
+        let text = detail.unwrap_or_else(|| reason.as_str().to_owned());
+        self.close_with(reason.close_code(), &text).await;
+    }
+
+    /// A control message for this viewer. Some(end) when it is over.
+    async fn on_control(&mut self, c: Result<Control, broadcast::error::RecvError>) -> Option<End> {
+        match c {
+            Ok(Control::Warn { closes_in }) => {
+                if self.v1 {
+                    let secs = closes_in.as_secs_f64().ceil() as u64;
+                    self.send_json(
+                        serde_json::json!({"type": "idle_warning", "closes_in_s": secs}),
+                    )
+                    .await;
+                }
+                None
+            }
+            Ok(Control::Closed { reason, detail }) => {
+                self.closed(reason, detail).await;
+                Some(End::SessionClosed)
+            }
+            Err(broadcast::error::RecvError::Lagged(_)) => None,
+            Err(broadcast::error::RecvError::Closed) => {
+                self.close_with(1000, "session ended").await;
+                Some(End::SessionClosed)
+            }
+        }
+    }
+
+    fn viewer_event(&self, m: Option<Result<Message, axum::Error>>) -> ViewerEvent {
+        match m {
+            None | Some(Err(_)) | Some(Ok(Message::Close(_))) => ViewerEvent::Gone,
+            Some(Ok(Message::Binary(b))) => ViewerEvent::Data(b),
+            Some(Ok(Message::Text(t))) if self.v1 => {
+                let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap_or_default();
+                match v.get("type").and_then(|t| t.as_str()) {
+                    Some("activity") => ViewerEvent::Activity,
+                    Some("break") => ViewerEvent::Break,
+                    _ => {
+                        tracing::debug!(
+                            session = self.admission.session,
+                            "unknown control message ignored"
+                        );
+                        ViewerEvent::Nothing
+                    }
+                }
+            }
+            // Text on the binary protocol: the stream's bytes all the same.
+            Some(Ok(Message::Text(t))) => ViewerEvent::Data(Bytes::from(t.as_str().to_owned())),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => ViewerEvent::Nothing,
+        }
+    }
+}
+
+impl Gateway {
+    async fn serve(self, socket: WebSocket, admission: Admission) {
+        let session = admission.session;
+        let v1 = socket
+            .protocol()
+            .is_some_and(|p| p.as_bytes() == PROTOCOL_V1.as_bytes());
+        let Some(rt) = self.runtime(session) else {
+            let mut socket = socket;
+            let _ = socket
+                .send(Message::Close(Some(CloseFrame {
+                    code: 4001,
+                    reason: Utf8Bytes::from_static("the console session has ended"),
+                })))
+                .await;
+            return;
+        };
+        let control = rt.control.subscribe();
+        let opened = self.registry().connect(session, Instant::now());
+        if opened {
+            self.emit(GatewayEvent::Opened {
+                session,
+                at_ms: self.unix_ms(Instant::now()),
+            });
+        }
+        self.emit_status(session);
+        let mut conn = Conn {
+            socket,
+            v1,
+            admission,
+            control,
+            ping: tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY),
+        };
+        if v1 {
+            let (reconnect, hash) = new_token();
+            self.registry()
+                .add_token(session, hash, admission.view_only, None);
+            let limits = self.registry().limits(session).unwrap_or_default();
+            conn.send_json(serde_json::json!({
+                "type": "hello",
+                "kind": rt.kind.as_str(),
+                "view_only": admission.view_only,
+                "idle_timeout_s": limits.idle_timeout.as_secs(),
+                "max_duration_s": limits.max_duration.as_secs(),
+                "reconnect_token": reconnect,
+            }))
+            .await;
+        }
+        let end = match &rt.target {
+            Target::Vnc { addr, password } => {
+                self.vnc(
+                    &mut conn,
+                    &rt,
+                    addr,
+                    password.as_deref().map(String::as_str),
+                )
+                .await
+            }
+            Target::Sol(cfg) => self.sol(&mut conn, &rt, cfg).await,
+        };
+        match end {
+            End::ViewerLeft => {
+                self.registry().disconnect(session, Instant::now());
+                self.emit_status(session);
+            }
+            End::SessionClosed => {}
+            End::Fatal(reason, detail) => {
+                tracing::warn!(session, detail = %detail, "console target failed");
+                // Tell this viewer even if the close races another.
+                if !self.close(session, reason, Some(detail.clone())) {
+                    conn.closed(reason, Some(detail)).await;
+                } else {
+                    let c = conn.control.recv().await;
+                    conn.on_control(c).await;
+                }
+            }
+        }
+    }
+
+    async fn vnc(&self, conn: &mut Conn, rt: &Runtime, addr: &str, password: Option<&str>) -> End {
+        let session = conn.admission.session;
+        let mut tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+            Ok(Ok(t)) => t,
+            Ok(Err(e)) => {
+                return End::Fatal(
+                    CloseReason::Error,
+                    format!("cannot reach the VNC server at {addr}: {e}"),
+                );
+            }
+            Err(_) => {
+                return End::Fatal(
+                    CloseReason::Error,
+                    format!("the VNC server at {addr} did not answer"),
+                );
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        // Our own handshake with the target first: the browser never sees
+        // its password, and a refusal is reported before the viewer waits.
+        let target = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
+            let mut h = TargetHandshake::new(password);
+            let mut buf = vec![0u8; 4096];
+            loop {
+                let n = tcp.read(&mut buf).await.map_err(|e| e.to_string())?;
+                if n == 0 {
+                    return Err("the VNC server closed the connection during the handshake".into());
+                }
+                let p = h
+                    .receive(buf.get(..n).unwrap_or_default())
+                    .map_err(|e| e.to_string())?;
+                tcp.write_all(&p.send).await.map_err(|e| e.to_string())?;
+                if p.done {
+                    return Ok::<_, String>(h.leftover());
+                }
+            }
+        })
+        .await;
+        let early = match target {
+            Ok(Ok(b)) => b,
+            Ok(Err(e)) => return End::Fatal(CloseReason::Error, e),
+            Err(_) => {
+                return End::Fatal(
+                    CloseReason::Error,
+                    format!("the VNC server at {addr} did not finish its handshake"),
+                );
+            }
+        };
+        // Then the browser's side: 3.8, security None.
+        if conn
+            .socket
+            .send(Message::Binary(Bytes::from_static(
+                ViewerHandshake::greeting(),
+            )))
+            .await
+            .is_err()
+        {
+            return End::ViewerLeft;
+        }
+        let mut v = ViewerHandshake::new();
+        let viewer = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
+            loop {
+                let m = conn.socket.recv().await;
+                match conn.viewer_event(m) {
+                    ViewerEvent::Gone => return Err(None),
+                    ViewerEvent::Data(b) => {
+                        let p = v.receive(&b);
+                        let (send, done) = match p {
+                            Ok(p) => (p.send, p.done),
+                            Err(e) => return Err(Some(e.to_string())),
+                        };
+                        if !send.is_empty()
+                            && conn
+                                .socket
+                                .send(Message::Binary(Bytes::from(send)))
+                                .await
+                                .is_err()
+                        {
+                            return Err(None);
+                        }
+                        if done {
+                            return Ok(());
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        })
+        .await;
+        match viewer {
+            Ok(Ok(())) => {}
+            Ok(Err(Some(e))) => {
+                conn.close_with(1002, &e).await;
+                return End::ViewerLeft;
+            }
+            Ok(Err(None)) => return End::ViewerLeft,
+            Err(_) => {
+                conn.close_with(1002, "RFB handshake timed out").await;
+                return End::ViewerLeft;
+            }
+        }
+        // ClientInit: always shared, so a second viewer does not push the
+        // first one off the target.
+        if let Err(e) = tcp.write_all(&[1]).await {
+            return End::Fatal(CloseReason::TargetClosed, format!("VNC server: {e}"));
+        }
+        if !early.is_empty()
+            && conn
+                .socket
+                .send(Message::Binary(Bytes::from(early)))
+                .await
+                .is_err()
+        {
+            return End::ViewerLeft;
+        }
+        let mut stream = ClientStream::new();
+        let (mut rd, mut wr) = tcp.into_split();
+        let first = v.leftover();
+        if !first.is_empty()
+            && let Err(end) = self
+                .forward_client(conn, rt, &mut stream, &mut wr, &first)
+                .await
+        {
+            return end;
+        }
+        let mut buf = vec![0u8; CHUNK];
+        loop {
+            tokio::select! {
+                r = rd.read(&mut buf) => match r {
+                    Ok(0) | Err(_) => {
+                        return End::Fatal(CloseReason::TargetClosed, "the VNC server closed the connection".into());
+                    }
+                    Ok(n) => {
+                        let frame = Bytes::copy_from_slice(buf.get(..n).unwrap_or_default());
+                        if conn.socket.send(Message::Binary(frame)).await.is_err() {
+                            return End::ViewerLeft;
+                        }
+                    }
+                },
+                m = conn.socket.recv() => match conn.viewer_event(m) {
+                    ViewerEvent::Gone => return End::ViewerLeft,
+                    ViewerEvent::Data(b) => {
+                        if let Err(end) = self.forward_client(conn, rt, &mut stream, &mut wr, &b).await {
+                            return end;
+                        }
+                    }
+                    ViewerEvent::Activity if !conn.admission.view_only => self.input(session, rt),
+                    _ => {}
+                },
+                c = conn.control.recv() => {
+                    if let Some(end) = conn.on_control(c).await {
+                        return end;
+                    }
+                }
+                _ = conn.ping.tick() => {
+                    if conn.socket.send(Message::Ping(Bytes::new())).await.is_err() {
+                        return End::ViewerLeft;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Passes the browser's whole messages to the target, dropping input
+    /// from view-only viewers and noting activity.
+    async fn forward_client(
+        &self,
+        conn: &mut Conn,
+        rt: &Runtime,
+        stream: &mut ClientStream,
+        wr: &mut tokio::net::tcp::OwnedWriteHalf,
+        data: &[u8],
+    ) -> Result<(), End> {
+        let msgs = match stream.feed(data) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::info!(session = conn.admission.session, error = %e, "viewer sent an unparsable RFB stream");
+                conn.close_with(1003, &e.to_string()).await;
+                return Err(End::ViewerLeft);
+            }
+        };
+        let mut input = false;
+        let mut out = Vec::with_capacity(data.len());
+        for (kind, bytes) in msgs {
+            if kind.is_input() {
+                if conn.admission.view_only {
+                    continue;
+                }
+                input = true;
+            }
+            out.extend_from_slice(&bytes);
+        }
+        if input {
+            self.input(conn.admission.session, rt);
+        }
+        if !out.is_empty() && wr.write_all(&out).await.is_err() {
+            return Err(End::Fatal(
+                CloseReason::TargetClosed,
+                "the VNC server closed the connection".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    async fn sol(&self, conn: &mut Conn, rt: &Runtime, cfg: &ironrack_ipmi::Config) -> End {
+        let session = conn.admission.session;
+        let hub = rt
+            .sol
+            .get_or_init(|| self.start_sol(session, cfg.clone()))
+            .await;
+        let (mut output, input) = match hub {
+            Ok(h) => (h.output.subscribe(), h.input.clone()),
+            Err(e) => return End::Fatal(CloseReason::Error, e.clone()),
+        };
+        loop {
+            tokio::select! {
+                o = output.recv() => match o {
+                    Ok(b) => {
+                        if conn.socket.send(Message::Binary(b)).await.is_err() {
+                            return End::ViewerLeft;
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        tracing::debug!(session, skipped = n, "slow SOL viewer skipped output");
+                    }
+                    // The console ended; the session's close follows.
+                    Err(broadcast::error::RecvError::Closed) => {
+                        let c = conn.control.recv().await;
+                        return conn.on_control(c).await.unwrap_or(End::SessionClosed);
+                    }
+                },
+                m = conn.socket.recv() => match conn.viewer_event(m) {
+                    ViewerEvent::Gone => return End::ViewerLeft,
+                    ViewerEvent::Data(b) if !conn.admission.view_only => {
+                        self.input(session, rt);
+                        if input.send(b.to_vec()).await.is_err() {
+                            return End::Fatal(CloseReason::TargetClosed, "the serial console ended".into());
+                        }
+                    }
+                    ViewerEvent::Activity if !conn.admission.view_only => self.input(session, rt),
+                    ViewerEvent::Break => {
+                        tracing::info!(session, "serial break requested; this SOL client cannot send one yet");
+                    }
+                    _ => {}
+                },
+                c = conn.control.recv() => {
+                    if let Some(end) = conn.on_control(c).await {
+                        return end;
+                    }
+                }
+                _ = conn.ping.tick() => {
+                    if conn.socket.send(Message::Ping(Bytes::new())).await.is_err() {
+                        return End::ViewerLeft;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Opens the IPMI session and SOL payload, and starts the pump that
+    /// logs output and fans it out to viewers.
+    async fn start_sol(
+        &self,
+        session: SessionId,
+        cfg: ironrack_ipmi::Config,
+    ) -> Result<SolHub, String> {
+        let target = format!("{}:{}", cfg.host, cfg.port);
+        let s = ironrack_ipmi::Session::connect(cfg)
+            .await
+            .map_err(|e| format!("cannot open an IPMI session to {target}: {e}"))?;
+        let mut console = s
+            .sol_activate(1)
+            .await
+            .map_err(|e| format!("cannot activate serial-over-LAN on {target}: {e}"))?;
+        let (output, _) = broadcast::channel(SOL_FANOUT);
+        let (input, mut keys) = mpsc::channel::<Vec<u8>>(SOL_INPUT_QUEUE);
+        let (stop, mut stopped) = watch::channel(false);
+        let mut log = SolLog::new(&self.shared.cfg.log_dir, session, self.shared.cfg.log_limit);
+        let out = output.clone();
+        let gw = self.clone();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 4096];
+            let ended_by_target = loop {
+                tokio::select! {
+                    r = console.read(&mut buf) => match r {
+                        Ok(0) | Err(_) => break true,
+                        Ok(n) => {
+                            let chunk = buf.get(..n).unwrap_or_default();
+                            if let Err(e) = log.append(chunk).await {
+                                tracing::warn!(session, error = %e, "SOL log write failed");
+                            }
+                            let _ = out.send(Bytes::copy_from_slice(chunk));
+                        }
+                    },
+                    k = keys.recv() => match k {
+                        Some(k) => {
+                            if console.write_all(&k).await.is_err() {
+                                break true;
+                            }
+                        }
+                        None => break false,
+                    },
+                    _ = stopped.changed() => break false,
+                }
+            };
+            drop(out);
+            if let Err(e) = console.close().await {
+                tracing::debug!(session, error = %e, "SOL console closed with an error");
+            }
+            if ended_by_target {
+                gw.close(
+                    session,
+                    CloseReason::TargetClosed,
+                    Some("the BMC ended the serial console".into()),
+                );
+            }
+        });
+        Ok(SolHub {
+            output,
+            input,
+            stop,
+        })
+    }
+}
