@@ -86,6 +86,15 @@ describe("VNC console", () => {
     assert.ok(last.sim.inkCells > 10, `only ${last.sim.inkCells} cells with text`);
     await vm.resume();
 
+    // Ctrl-Alt-Del reaches the guest: SeaBIOS's keyboard handler resets the machine.
+    const resetsBefore = vm.events().filter((e) => e === "RESET").length;
+    await page.click("#cad");
+    await waitFor("a guest reset after Ctrl-Alt-Del", () => vm.events().filter((e) => e === "RESET").length > resetsBefore, { timeoutMs: 20000 }).catch(
+      (e) => {
+        throw new Error(`${e.message}; QMP events: ${vm.events().join(", ")}`);
+      },
+    );
+
     // The same link a second time is refused, and the page says so.
     const again = await openConsolePage(browser.context, url);
     await waitForState(again, "closed");

@@ -12,6 +12,7 @@ export class Qmp {
     this.path = path;
     this.buf = "";
     this.waiters = [];
+    this.events = []; // asynchronous QMP events (RESET, STOP, ...), in order
   }
 
   async open() {
@@ -28,7 +29,10 @@ export class Qmp {
         this.buf = this.buf.slice(i + 1);
         if (!line) continue;
         const msg = JSON.parse(line);
-        if (msg.event) continue;
+        if (msg.event) {
+          this.events.push(msg.event);
+          continue;
+        }
         this.waiters.shift()?.(msg);
       }
     });
@@ -83,6 +87,8 @@ export async function startVm(vncPassword) {
   return {
     vnc: `127.0.0.1:${port}`,
     pause: () => qmp.execute("stop"),
+    /** QMP events seen so far (e.g. "RESET" after Ctrl-Alt-Del). */
+    events: () => qmp.events,
     resume: () => qmp.execute("cont"),
     /** QEMU's own view of the screen (PPM via HMP screendump). */
     async screendump() {

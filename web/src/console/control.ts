@@ -6,7 +6,8 @@ export const SUBPROTOCOL = "ironrack.console.v1";
 
 export type ConsoleKind = "vnc" | "sol";
 
-export type CloseReason = "idle" | "max_duration" | "killed" | "target_closed" | "error";
+/** The contract's reasons; a newer gateway may send others (shown as they are). */
+export type CloseReason = "idle" | "max_duration" | "killed" | "target_closed" | "error" | (string & {});
 
 export interface Hello {
   type: "hello";
@@ -34,8 +35,6 @@ export type ClientMessage = { type: "activity" } | { type: "break" };
 
 /** A control frame we could not understand; the text says what was wrong. */
 export class ControlError extends Error {}
-
-const CLOSE_REASONS: readonly string[] = ["idle", "max_duration", "killed", "target_closed", "error"];
 
 function field<T>(obj: Record<string, unknown>, name: string, type: string): T {
   const v = obj[name];
@@ -76,11 +75,8 @@ export function parseServerMessage(text: string): ServerMessage {
       return { type: "idle_warning", closes_in_s: field<number>(obj, "closes_in_s", "number") };
     case "closed": {
       const reason = field<string>(obj, "reason", "string");
-      if (!CLOSE_REASONS.includes(reason)) {
-        throw new ControlError(`control message "closed": unknown reason "${reason}"`);
-      }
-      const detail = obj.detail === undefined || obj.detail === null ? undefined : String(obj.detail);
-      return { type: "closed", reason: reason as CloseReason, detail };
+      const detail = obj.detail === undefined || obj.detail === null || obj.detail === "" ? undefined : String(obj.detail);
+      return { type: "closed", reason, detail };
     }
     default:
       throw new ControlError(`unknown control message type ${JSON.stringify(obj.type)}`);
@@ -91,7 +87,7 @@ export function encodeClientMessage(msg: ClientMessage): string {
   return JSON.stringify(msg);
 }
 
-const REASON_TEXT: Record<CloseReason, string> = {
+const REASON_TEXT: Record<string, string> = {
   idle: "closed after a period without input",
   max_duration: "the maximum session duration was reached",
   killed: "the session was closed by an operator",
@@ -106,7 +102,10 @@ const REASON_TEXT: Record<CloseReason, string> = {
  */
 export function describeClose(code: number, wsReason: string, closed: Closed | null, opened: boolean): string {
   const detail = (d: string | undefined) => (d ? ` (${d})` : "");
-  if (closed) return `${REASON_TEXT[closed.reason]}${detail(closed.detail || wsReason)}`;
+  if (closed) {
+    const text = REASON_TEXT[closed.reason] ?? `the session ended (${closed.reason})`;
+    return `${text}${detail(closed.detail)}`;
+  }
   switch (code) {
     case 1000:
       return `closed${detail(wsReason)}`;

@@ -43,6 +43,8 @@ const session = {
   reconnectToken: null as string | null,
   channel: null as ConsoleChannel | null,
   lastClosed: null as Closed | null,
+  /** Why the viewer itself gave up (noVNC handshake failure), shown instead of the close code. */
+  failure: null as string | null,
   vnc: null as VncView | null,
   sol: null as SolView | null,
   pasting: null as AbortController | null,
@@ -86,7 +88,10 @@ function startView(kind: ConsoleKind, channel: ConsoleChannel) {
     // A new RFB per WebSocket: noVNC's state machine does not restart.
     session.vnc = new VncView(ui.screen, channel, session.viewOnly, {
       connected: () => setStatus("connected", "connected"),
-      failed: (reason) => setStatus("closed", `closed: ${reason}`),
+      failed: (reason) => {
+        session.failure = reason;
+        setStatus("closed", `closed: ${reason}`);
+      },
     });
   } else {
     session.sol ??= new SolView(ui.screen, session.viewOnly, userActive);
@@ -117,6 +122,7 @@ function onControl(channel: ConsoleChannel, msg: ServerMessage) {
 function connect(token: string) {
   hideIdleWarning();
   session.lastClosed = null;
+  session.failure = null;
   ui.reconnect.hidden = true;
   setStatus("connecting", "connecting…");
   // ?kind= marks a plain "binary" peer (websockify during development; it
@@ -137,7 +143,8 @@ function connect(token: string) {
       session.vnc?.socketClosed(code, reason);
       hideIdleWarning();
       session.pasting?.abort();
-      setStatus("closed", `closed: ${describeClose(code, reason, session.lastClosed, wasOpen)}`);
+      const why = session.failure ?? describeClose(code, reason, session.lastClosed, wasOpen);
+      setStatus("closed", `closed: ${why}`);
       // A reconnect token is worth offering unless the gateway ended the session for good.
       const final = session.lastClosed !== null || (code >= 4001 && code <= 4011);
       ui.reconnect.hidden = !session.reconnectToken || final;
