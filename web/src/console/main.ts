@@ -48,7 +48,11 @@ const session = {
   vnc: null as VncView | null,
   sol: null as SolView | null,
   pasting: null as AbortController | null,
+  /** Automatic reconnects since the last hello. */
+  autoRetries: 0,
 };
+
+const MAX_AUTO_RETRIES = 3;
 
 let idleTimer: number | undefined;
 
@@ -103,6 +107,7 @@ function startView(kind: ConsoleKind, channel: ConsoleChannel) {
 function onControl(channel: ConsoleChannel, msg: ServerMessage) {
   switch (msg.type) {
     case "hello":
+      session.autoRetries = 0;
       session.viewOnly = msg.view_only;
       session.reconnectToken = msg.reconnect_token;
       if (session.kind && session.kind !== msg.kind) {
@@ -146,11 +151,24 @@ function connect(token: string) {
       const why = session.failure ?? describeClose(code, reason, session.lastClosed, wasOpen);
       setStatus("closed", `closed: ${why}`);
       // A reconnect token is worth offering unless the gateway ended the session for good.
-      const final = session.lastClosed !== null || (code >= 4001 && code <= 4011);
+      const final = session.lastClosed !== null || (code >= 4001 && code <= 4011) || session.failure !== null;
       ui.reconnect.hidden = !session.reconnectToken || final;
+      // A network blip (abnormal close of an open socket): retry by itself a few times.
+      if (!final && code === 1006 && wasOpen && session.reconnectToken && session.autoRetries < MAX_AUTO_RETRIES) {
+        session.autoRetries++;
+        setStatus("closed", `closed: ${why}; reconnecting…`);
+        window.setTimeout(reconnect, 1000 * session.autoRetries);
+      }
     },
   });
   session.channel = channel;
+}
+
+function reconnect() {
+  const token = session.reconnectToken;
+  if (!token) return;
+  session.reconnectToken = null; // one use each; the next hello brings a new one
+  connect(token);
 }
 
 function wireButtons() {
@@ -187,14 +205,12 @@ function wireButtons() {
       `typed ${typed} of ${keysyms.length} keys` + (skipped ? `, skipped ${skipped} characters without a key` : "");
     vnc.focus();
   });
-  ui.reconnect.addEventListener("click", () => {
-    const token = session.reconnectToken;
-    if (!token) return;
-    session.reconnectToken = null; // one use each; the next hello brings a new one
-    connect(token);
-  });
-  for (const ev of ["keydown", "mousedown", "touchstart"]) {
-    window.addEventListener(ev, userActive, { capture: true, passive: true });
+  ui.reconnect.addEventListener("click", reconnect);
+  // Keys and clicks on the screen go to the server as input, which restarts
+  // its idle timer (not clicks on this page's own controls: hiding the banner
+  // on mousedown would also swallow the click on "Stay connected").
+  for (const ev of ["keydown", "mousedown", "touchstart", "wheel"]) {
+    ui.screen.addEventListener(ev, userActive, { capture: true, passive: true });
   }
 }
 
