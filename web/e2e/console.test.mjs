@@ -13,6 +13,7 @@ import { launchChromium, openConsolePage, status, waitForState } from "./lib/bro
 import { startVm } from "./lib/qemu.mjs";
 import { decodePng, distinctLevels, litFraction, similarity } from "./lib/image.mjs";
 import { freePort, tempDir, waitFor, sleep } from "./lib/procs.mjs";
+import { startRelay } from "./lib/proxy.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const repo = join(here, "../..");
@@ -33,8 +34,11 @@ after(async () => {
 });
 
 describe("VNC console", () => {
-  let vm;
-  after(async () => vm?.stop());
+  let vm, relay;
+  after(async () => {
+    await relay?.close();
+    await vm?.stop();
+  });
 
   test("shows the VM's screen (pixels match QEMU's own screendump)", async () => {
     const vncPassword = "vnc-e2e1"; // VNC passwords are 8 characters at most
@@ -42,14 +46,20 @@ describe("VNC console", () => {
     const server = await api.createServer("vnc-e2e", {
       driver: "fake",
       address: "127.0.0.1",
-      options: { console: { vnc: vm.vnc, vnc_password: vncPassword } },
+      console: { vnc: vm.vnc, vnc_password: vncPassword },
     });
     const con = await api.openConsole(server.id, "vnc");
     assert.equal(con.kind, "vnc");
     const url = absolute(ironrack.base, con.url);
     assert.match(url, /\/console\/\?id=[^#]+#token=.+/);
 
-    const page = await openConsolePage(browser.context, url);
+    // The page goes through a relay the test can cut, for the reconnect check.
+    relay = await startRelay("127.0.0.1", Number(new URL(ironrack.base).port));
+    const viaRelay = (u) => {
+      const x = new URL(u);
+      return `${relay.base}${x.pathname}${x.search}${x.hash}`;
+    };
+    const page = await openConsolePage(browser.context, viaRelay(url));
     await waitForState(page, "connected");
     // The token left the address bar (and history) once read.
     assert.ok(!page.url().includes("token="), page.url());
@@ -95,12 +105,60 @@ describe("VNC console", () => {
       },
     );
 
+    // A network blip: the page reconnects by itself with the hello's
+    // reconnect token, and the screen comes back.
+    const sockets = [];
+    page.on("websocket", (ws) => sockets.push(ws.url()));
+    assert.ok(relay.cutAll() > 0, "the page had no connection through the relay");
+    await waitFor("a new WebSocket after the cut", () => sockets.length > 0, { timeoutMs: 20000 });
+    await waitForState(page, "connected");
+    assert.ok(!sockets[0].includes(con.token), "reconnect must not reuse the spent token");
+    await waitFor("the screen drawn again", async () => distinctLevels(decodePng(await page.locator("#screen canvas").screenshot())) > 1, {
+      timeoutMs: 20000,
+    });
+
     // The same link a second time is refused, and the page says so.
     const again = await openConsolePage(browser.context, url);
     await waitForState(again, "closed");
     const s = await status(again);
     assert.match(s.text, /used or expired/, s.text);
     await again.close();
+    await page.close();
+  });
+});
+
+describe("idle timeout", () => {
+  let vm, short;
+  after(async () => {
+    await short?.stop();
+    await vm?.stop();
+  });
+
+  test("the page warns with a countdown, Stay connected postpones, then the session closes as idle", async () => {
+    // Its own ironrack with short console timeouts: warn 8 s before an idle close at 12 s.
+    short = await startIronrack({ config: 'console_idle_timeout = "12s"\nconsole_idle_warning = "8s"\n' });
+    const api2 = await new Api(short.base).adminWithPin();
+    vm = await startVm("idle-e2e");
+    const server = await api2.createServer("idle-e2e", { driver: "fake", address: "127.0.0.1", console: { vnc: vm.vnc, vnc_password: "idle-e2e" } });
+    const con = await api2.openConsole(server.id, "vnc");
+    const page = await openConsolePage(browser.context, absolute(short.base, con.url));
+    const sent = [];
+    page.on("websocket", (ws) => ws.on("framesent", (f) => typeof f.payload === "string" && sent.push(f.payload)));
+    await waitForState(page, "connected");
+
+    await page.waitForSelector("#idle-banner:not([hidden])", { timeout: 30000 });
+    const countdown = Number(await page.textContent("#idle-countdown"));
+    assert.ok(countdown > 0 && countdown <= 8, `countdown ${countdown}`);
+    await page.click("#stay");
+    assert.equal(await page.isVisible("#idle-banner"), false);
+    await waitFor("the activity message", () => sent.includes('{"type":"activity"}'), { timeoutMs: 5000 });
+    // The gateway counted it: a second warning comes (the first one is given once per idle stretch).
+    await page.waitForSelector("#idle-banner:not([hidden])", { timeout: 30000 });
+    await waitForState(page, "closed");
+    const s = await status(page);
+    assert.equal(s.text, "closed: closed after a period without input");
+    assert.equal(await page.isVisible("#idle-banner"), false);
+    assert.equal(await page.isVisible("#reconnect"), false, "an idle-closed session cannot be resumed");
     await page.close();
   });
 });
@@ -164,6 +222,26 @@ describe("serial console (SOL through ipmi_sim)", () => {
     await waitFor("typed keys on the serial port", () => Buffer.concat(received).toString("utf8").includes("root ä\r"), { timeoutMs: 20000 }).catch((e) => {
       throw new Error(`${e.message}; serial side got ${JSON.stringify(Buffer.concat(received).toString("utf8"))}`);
     });
+
+    // A second viewer joins view-only: sees the output, cannot type.
+    const join = await api.addViewer(con.id);
+    const viewer = await openConsolePage(browser.context, absolute(ironrack.base, join.url));
+    await waitForState(viewer, "connected");
+    assert.equal(await viewer.isVisible("#view-only"), true);
+    assert.equal(await viewer.isVisible("#break"), false);
+    serialSock.write("second line for both\r\n");
+    const viewerRows = () => viewer.evaluate(() => Array.from(document.querySelectorAll(".xterm-rows > div"), (r) => r.textContent).join("\n"));
+    await waitFor("output in the view-only page", async () => (await viewerRows()).includes("second line for both"), { timeoutMs: 20000 });
+    await waitFor("output in the first page", async () => (await rows()).includes("second line for both"), { timeoutMs: 20000 });
+    const before = Buffer.concat(received).length;
+    await viewer.click("#screen .xterm");
+    await viewer.keyboard.type("ignored");
+    // Then a key from the full viewer: once it arrives, the view-only keys would have too.
+    await page.click("#screen .xterm");
+    await page.keyboard.type("Z");
+    await waitFor("the full viewer's key", () => Buffer.concat(received).subarray(before).includes("Z"), { timeoutMs: 20000 });
+    assert.equal(Buffer.concat(received).subarray(before).toString("utf8"), "Z", "keys typed in the view-only page reached the serial port");
+    await viewer.close();
     await page.close();
   });
 });

@@ -1,5 +1,5 @@
 // The real `ironrack serve` binary (path from IRONRACK_BIN) and a small API client.
-import { existsSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { start, stop, freePort, tempDir, waitFor } from "./procs.mjs";
 
@@ -14,11 +14,17 @@ export function ironrackBin() {
   return bin;
 }
 
-export async function startIronrack() {
+/** Starts `ironrack serve` on a free port; `config` is TOML for --config (e.g. short console timeouts). */
+export async function startIronrack({ config } = {}) {
   const bin = ironrackBin();
   const port = await freePort();
   const tmp = tempDir("serve");
   const log = join(tmp.dir, "serve.log");
+  const configEnv = {};
+  if (config) {
+    configEnv.IRONRACK_CONFIG_FILE = join(tmp.dir, "ironrack.toml");
+    writeFileSync(configEnv.IRONRACK_CONFIG_FILE, config);
+  }
   const child = start(bin, ["serve"], {
     log,
     env: {
@@ -26,6 +32,7 @@ export async function startIronrack() {
       IRONRACK_LISTEN: `127.0.0.1:${port}`,
       IRONRACK_ADMIN_PASSWORD: ADMIN_PASSWORD, // in the environment, never on a command line
       IRONRACK_LOG: "info",
+      ...configEnv,
     },
   });
   const base = `http://127.0.0.1:${port}`;
@@ -76,6 +83,11 @@ export class Api {
 
   createServer(name, bmc) {
     return this.call("POST", "/servers", { name, site: "local", macs: [], bmc });
+  }
+
+  /** POST /consoles/{id}/viewers → {url, token, expires_at}: a view-only join link. */
+  addViewer(consoleId) {
+    return this.call("POST", `/consoles/${consoleId}/viewers`, {}, { "X-Ironrack-Pin": PIN });
   }
 
   /** POST /servers/{id}/console → {id, kind, url, token, ws_url, expires_at}. */
