@@ -201,6 +201,16 @@ describe("serial console (SOL through ipmi_sim)", () => {
     assert.equal(await page.textContent("#kind"), "serial");
     assert.equal(await page.isVisible("#break"), true);
 
+    // Browser → host first: typed keys, including a non-ASCII one, reach the
+    // serial port. This also shows the SOL payload is active (the gateway
+    // activates it as the viewer connects; output before that is not kept).
+    await page.click("#screen .xterm");
+    await page.keyboard.type("root ä");
+    await page.keyboard.press("Enter");
+    await waitFor("typed keys on the serial port", () => Buffer.concat(received).toString("utf8").includes("root ä\r"), { timeoutMs: 20000 }).catch((e) => {
+      throw new Error(`${e.message}; serial side got ${JSON.stringify(Buffer.concat(received).toString("utf8"))}`);
+    });
+
     // Host → browser: write a line byte by byte with pauses, so multi-byte
     // characters (€ is 3 bytes, 😀 4) arrive split over several SOL packets
     // and WebSocket frames.
@@ -214,14 +224,6 @@ describe("serial console (SOL through ipmi_sim)", () => {
       throw new Error(`${e.message}; terminal shows: ${JSON.stringify(await rows())}`);
     });
     assert.ok(!(await rows()).includes("\uFFFD"), "a replacement character means a split character was decoded early");
-
-    // Browser → host: typed keys, including a non-ASCII one, reach the serial port.
-    await page.click("#screen .xterm");
-    await page.keyboard.type("root ä");
-    await page.keyboard.press("Enter");
-    await waitFor("typed keys on the serial port", () => Buffer.concat(received).toString("utf8").includes("root ä\r"), { timeoutMs: 20000 }).catch((e) => {
-      throw new Error(`${e.message}; serial side got ${JSON.stringify(Buffer.concat(received).toString("utf8"))}`);
-    });
 
     // A second viewer joins view-only: sees the output, cannot type.
     const join = await api.addViewer(con.id);
