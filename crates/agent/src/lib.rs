@@ -4,6 +4,7 @@
 //! Invariant: this is the only crate that knows which driver a server uses
 //! and how to talk to it. It never touches the database or the public API.
 
+pub mod console;
 mod driver;
 
 use std::sync::Arc;
@@ -21,6 +22,8 @@ pub struct Agent {
     events: EventSender,
     /// Bounds the tasks in flight so a burst cannot open a socket per task.
     slots: Arc<Semaphore>,
+    /// This site's console gateway, if it runs one.
+    console: Option<ironrack_console::Gateway>,
 }
 
 impl Agent {
@@ -30,7 +33,14 @@ impl Agent {
             drivers: Arc::new(drivers),
             events,
             slots: Arc::new(Semaphore::new(64)),
+            console: None,
         }
+    }
+
+    /// Serves `console.*` tasks through this gateway.
+    pub fn with_console(mut self, gateway: ironrack_console::Gateway) -> Agent {
+        self.console = Some(gateway);
+        self
     }
 
     /// Runs tasks from an in-process queue (nothing to acknowledge).
@@ -50,10 +60,11 @@ impl Agent {
             };
             let drivers = self.drivers.clone();
             let events = self.events.clone();
+            let console = self.console.clone();
             tokio::spawn(async move {
                 let Delivery { message, settler } = delivery;
                 let task_id = message.task_id;
-                let settled = match run_task(&drivers, &events, message).await {
+                let settled = match run_task(&drivers, console.as_ref(), &events, message).await {
                     Ok(()) => settler.ack().await,
                     // Not reported: let the bus deliver it again.
                     Err(e) => {
@@ -74,6 +85,7 @@ impl Agent {
 /// only when the final event could not be published.
 async fn run_task(
     drivers: &Drivers,
+    console: Option<&ironrack_console::Gateway>,
     events: &EventSender,
     task: TaskRequest,
 ) -> Result<(), ironrack_bus::BusError> {
@@ -89,6 +101,7 @@ async fn run_task(
     let outcome = match task.kind.as_str() {
         "power" => run_power(drivers, events, &task).await,
         "boot_device" => run_boot_device(drivers, &task).await,
+        k if k.starts_with("console.") => console::run(console, &task).await,
         other => Err(DriverError::Unsupported(format!("task kind `{other}`"))),
     };
     match outcome {

@@ -252,6 +252,8 @@ pub struct BmcIn {
     pub password: Option<String>,
     #[serde(default = "empty_object")]
     pub options: serde_json::Value,
+    /// Console endpoints of this server.
+    pub console: Option<ConsoleIn>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -265,6 +267,145 @@ pub struct BmcPatch {
     #[serde(default, deserialize_with = "double_option")]
     pub password: Option<Option<String>>,
     pub options: Option<serde_json::Value>,
+    /// New console endpoints (replacing the old ones), or null to remove them.
+    #[serde(default, deserialize_with = "double_option")]
+    pub console: Option<Option<ConsoleIn>>,
+}
+
+/// A server's console endpoints (`bmc.console`).
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleIn {
+    /// `host:port` of a VNC server showing this machine (a VM's display, a
+    /// KVM switch, a BMC's VNC).
+    pub vnc: Option<String>,
+    /// Write-only: sealed at rest, never returned. Absent keeps the stored
+    /// one; null removes it.
+    #[serde(default, deserialize_with = "double_option")]
+    pub vnc_password: Option<Option<String>>,
+    /// An HTML5 console of the BMC (kept for the desktop/html5 gateway).
+    pub html5: Option<serde_json::Value>,
+    /// A vendor template name (nojava-ipmi-kvm format) for desktop sessions.
+    pub template: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConsoleConfigOut {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vnc: Option<String>,
+    pub vnc_password_set: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub html5: Option<serde_json::Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+}
+
+impl ConsoleConfigOut {
+    pub fn new(c: &ironrack_store::ServerConsole) -> ConsoleConfigOut {
+        ConsoleConfigOut {
+            vnc: c
+                .config
+                .get("vnc")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned),
+            vnc_password_set: c.vnc_password_set,
+            html5: c.config.get("html5").filter(|v| !v.is_null()).cloned(),
+            template: c
+                .config
+                .get("template")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned),
+        }
+    }
+}
+
+/// `POST /api/v1/servers/{id}/console`
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ConsoleRequest {
+    /// `vnc`, `sol` or `auto` (VNC if the server has a VNC endpoint, else
+    /// SOL if its driver is ipmi).
+    #[serde(default = "auto_kind")]
+    pub kind: String,
+    /// Called with an HTTP GET when the session closes.
+    pub close_url: Option<String>,
+    #[serde(default)]
+    pub view_only: bool,
+    /// The PIN, if not sent as `X-Ironrack-Pin`.
+    pub pin: Option<String>,
+}
+
+fn auto_kind() -> String {
+    "auto".into()
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConsoleCreated {
+    /// The console session's id.
+    pub id: String,
+    pub kind: String,
+    /// The console page (the token is in the fragment).
+    pub url: String,
+    /// When the token stops working if unused.
+    pub expires_at: String,
+    /// The WebSocket, for non-browser clients (`?token=` included).
+    pub ws_url: String,
+    /// One-time token, shown once.
+    pub token: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ViewerCreated {
+    pub url: String,
+    pub ws_url: String,
+    pub token: String,
+    pub expires_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ConsoleOut {
+    pub id: String,
+    pub server_id: i64,
+    pub server: String,
+    pub user: String,
+    pub kind: String,
+    pub view_only: bool,
+    /// `pending` (token not used yet), `live` or `closed`.
+    pub state: String,
+    pub viewers: i64,
+    pub created_at: String,
+    pub opened_at: Option<String>,
+    pub last_input_at: Option<String>,
+    pub closes_at: Option<String>,
+    pub closed_at: Option<String>,
+    pub close_reason: Option<String>,
+    pub close_detail: Option<String>,
+}
+
+impl ConsoleOut {
+    pub fn new(c: &ironrack_store::ConsoleSession) -> ConsoleOut {
+        ConsoleOut {
+            id: c.id.to_string(),
+            server_id: c.server_id,
+            server: c.server_name.clone(),
+            user: c.username.clone(),
+            kind: c.kind.clone(),
+            view_only: c.view_only,
+            state: c.state.clone(),
+            viewers: c.viewers,
+            created_at: time(c.created_at),
+            opened_at: opt_time(c.opened_at),
+            last_input_at: opt_time(c.last_input_at),
+            closes_at: opt_time(if c.state == "pending" {
+                Some(c.expires_at)
+            } else {
+                c.closes_at
+            }),
+            closed_at: opt_time(c.closed_at),
+            close_reason: c.close_reason.clone(),
+            close_detail: c.close_detail.clone(),
+        }
+    }
 }
 
 fn empty_object() -> serde_json::Value {
@@ -326,6 +467,8 @@ pub struct BmcOut {
     pub username: String,
     pub password_set: bool,
     pub options: serde_json::Value,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub console: Option<ConsoleConfigOut>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -359,6 +502,7 @@ impl ServerOut {
                 username: s.bmc.username.clone(),
                 password_set: s.bmc.has_password,
                 options: s.bmc.options.clone(),
+                console: None,
             }),
             power_state: s.power_state,
             power_observed_at: opt_time(s.power_observed_at),

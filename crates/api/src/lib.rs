@@ -48,6 +48,34 @@ pub struct ApiConfig {
     pub pin_window: Duration,
     /// Mark the session cookie `Secure` (behind HTTPS).
     pub secure_cookie: bool,
+    /// Limits given to every console session.
+    pub console: ConsoleConfig,
+}
+
+/// Console session limits (sent with each session to the site's gateway).
+#[derive(Debug, Clone)]
+pub struct ConsoleConfig {
+    /// How long a console token may wait to be used.
+    pub token_ttl: Duration,
+    /// Close after this long without input.
+    pub idle_timeout: Duration,
+    /// Warn this long before the idle close.
+    pub idle_warning: Duration,
+    pub max_duration: Duration,
+    /// How long a session without viewers waits for one to reconnect.
+    pub reconnect_grace: Duration,
+}
+
+impl Default for ConsoleConfig {
+    fn default() -> Self {
+        ConsoleConfig {
+            token_ttl: Duration::from_secs(60),
+            idle_timeout: Duration::from_secs(15 * 60),
+            idle_warning: Duration::from_secs(60),
+            max_duration: Duration::from_secs(8 * 3600),
+            reconnect_grace: Duration::from_secs(30),
+        }
+    }
 }
 
 impl Default for ApiConfig {
@@ -59,6 +87,7 @@ impl Default for ApiConfig {
             pin_failures: 5,
             pin_window: Duration::from_secs(900),
             secure_cookie: false,
+            console: ConsoleConfig::default(),
         }
     }
 }
@@ -208,6 +237,10 @@ async fn apply_event(state: &AppState, event: &Event) -> Result<(), ironrack_sto
                 kind: "power",
                 data: serde_json::json!({ "server_id": s.id, "server": s.name, "power_state": power }),
             })
+        }
+        Event::Console { session_id, change } => {
+            routes::apply_console_change(state, *session_id, change).await?;
+            None
         }
         Event::Heartbeat {
             site,

@@ -311,6 +311,7 @@ impl EventPublisher for AmqpBus {
             let kind = match &event {
                 Event::Task(_) => "task",
                 Event::Power { .. } => "power",
+                Event::Console { .. } => "console",
                 Event::Heartbeat { .. } => "heartbeat",
             };
             bus.publish_json(

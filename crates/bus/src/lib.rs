@@ -62,11 +62,35 @@ pub enum Event {
         server_id: i64,
         state: PowerState,
     },
+    /// A console session changed on a site's gateway.
+    Console {
+        session_id: i64,
+        change: ConsoleChange,
+    },
     /// An agent is alive and serving `site`.
     Heartbeat {
         site: String,
         agent: String,
         version: String,
+    },
+}
+
+/// What happened to a console session. Times are Unix milliseconds on the
+/// agent's clock.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "what", rename_all = "snake_case")]
+pub enum ConsoleChange {
+    /// The first viewer connected.
+    Opened { at_ms: i64 },
+    Status {
+        viewers: u32,
+        last_input_ms: Option<i64>,
+        closes_at_ms: i64,
+    },
+    Closed {
+        reason: String,
+        detail: Option<String>,
+        at_ms: i64,
     },
 }
 

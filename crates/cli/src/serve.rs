@@ -61,6 +61,14 @@ struct FileConfig {
     session_ttl: Option<String>,
     login_failures: Option<usize>,
     pin_failures: Option<usize>,
+    /// Console limits, e.g. "15m"; see ConsoleConfig.
+    console_token_ttl: Option<String>,
+    console_idle_timeout: Option<String>,
+    console_idle_warning: Option<String>,
+    console_max_duration: Option<String>,
+    console_reconnect_grace: Option<String>,
+    /// Public base URL of the console gateway (default: the API's origin).
+    console_url: Option<String>,
 }
 
 /// The effective settings: flags and environment over file over defaults.
@@ -72,6 +80,7 @@ struct Settings {
     site: String,
     log: String,
     api: ApiConfig,
+    console_url: String,
 }
 
 fn settings(args: &ServeArgs) -> anyhow::Result<Settings> {
@@ -108,6 +117,38 @@ fn settings(args: &ServeArgs) -> anyhow::Result<Settings> {
     if let Some(n) = file.pin_failures {
         api.pin_failures = n.max(1);
     }
+    let c = &mut api.console;
+    for (key, value, slot) in [
+        (
+            "console_token_ttl",
+            &file.console_token_ttl,
+            &mut c.token_ttl,
+        ),
+        (
+            "console_idle_timeout",
+            &file.console_idle_timeout,
+            &mut c.idle_timeout,
+        ),
+        (
+            "console_idle_warning",
+            &file.console_idle_warning,
+            &mut c.idle_warning,
+        ),
+        (
+            "console_max_duration",
+            &file.console_max_duration,
+            &mut c.max_duration,
+        ),
+        (
+            "console_reconnect_grace",
+            &file.console_reconnect_grace,
+            &mut c.reconnect_grace,
+        ),
+    ] {
+        if let Some(v) = value {
+            *slot = humantime::parse_duration(v).with_context(|| format!("{key} = {v:?}"))?;
+        }
+    }
     Ok(Settings {
         listen: args
             .listen
@@ -126,6 +167,7 @@ fn settings(args: &ServeArgs) -> anyhow::Result<Settings> {
         data_dir,
         database_url,
         api,
+        console_url: file.console_url.unwrap_or_default(),
     })
 }
 
@@ -224,6 +266,20 @@ pub struct AgentArgs {
     /// Log filter.
     #[arg(long, env = "IRONRACK_LOG", default_value = "info")]
     log: String,
+    /// Serve browser consoles (WebSocket gateway) on this address.
+    #[arg(long, env = "IRONRACK_CONSOLE_LISTEN")]
+    console_listen: Option<SocketAddr>,
+    /// Public base URL of this agent's console gateway, put into console
+    /// URLs (e.g. https://console.ams1.example.net).
+    #[arg(long, env = "IRONRACK_CONSOLE_URL")]
+    console_url: Option<String>,
+    /// Where SOL console logs are kept.
+    #[arg(
+        long,
+        env = "IRONRACK_CONSOLE_LOG_DIR",
+        default_value = "ironrack-agent-data/console-logs"
+    )]
+    console_log_dir: PathBuf,
 }
 
 fn init_logs(filter: &str) -> anyhow::Result<()> {
@@ -255,10 +311,15 @@ async fn serve_api(
     s: &Settings,
     started: Instant,
     mode: &str,
+    console: Option<ironrack_console::Gateway>,
 ) -> anyhow::Result<()> {
     let store = state.store.clone();
     let resumed = ironrack_api::resume_unfinished(&state).await?;
-    let app = ironrack_api::router(state).merge(ironrack_web::router());
+    let mut app = ironrack_api::router(state).merge(ironrack_web::router());
+    if let Some(gw) = console {
+        // The gateway's routes carry their own (token) auth, outside the API's layers.
+        app = app.merge(gw.router());
+    }
     let listener = tokio::net::TcpListener::bind(s.listen)
         .await
         .with_context(|| format!("listening on {}", s.listen))?;
@@ -295,14 +356,41 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let queue = bus
         .consume_site(&s.site)
         .context("site queue already taken")?;
-    tokio::spawn(Agent::new(s.site.clone(), Drivers::default(), bus.event_sender()).run(queue));
+    let gateway = console_gateway(
+        s.console_url.clone(),
+        s.data_dir.join("console-logs"),
+        bus.event_sender(),
+    );
+    tokio::spawn(
+        Agent::new(s.site.clone(), Drivers::default(), bus.event_sender())
+            .with_console(gateway.clone())
+            .run(queue),
+    );
     let events = bus.take_events().context("event stream already taken")?;
     let state = AppState::new(store, Arc::new(bus), s.api.clone());
     tokio::spawn(ironrack_api::apply_events(
         state.clone(),
         ironrack_bus::unacked_deliveries(events),
     ));
-    serve_api(state, &s, started, "serve").await
+    serve_api(state, &s, started, "serve", Some(gateway)).await
+}
+
+/// The site's console gateway, its reports going onto the bus.
+fn console_gateway(
+    public_base: String,
+    log_dir: PathBuf,
+    events: ironrack_bus::EventSender,
+) -> ironrack_console::Gateway {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(ironrack_agent::console::forward_events(rx, events));
+    ironrack_console::Gateway::new(
+        ironrack_console::GatewayConfig {
+            public_base: public_base.trim_end_matches('/').to_owned(),
+            log_dir,
+            log_limit: 1 << 20,
+        },
+        tx,
+    )
 }
 
 /// `ironrack controller`: the API with tasks going to site agents through
@@ -319,7 +407,7 @@ pub async fn run_controller(args: ControllerArgs) -> anyhow::Result<()> {
         .context("consuming agents' events")?;
     let state = AppState::new(store, Arc::new(bus), s.api.clone());
     tokio::spawn(ironrack_api::apply_events(state.clone(), events));
-    serve_api(state, &s, started, "controller").await
+    serve_api(state, &s, started, "controller", None).await
 }
 
 /// How often an agent says it is alive.
@@ -349,9 +437,28 @@ pub async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
             tokio::time::sleep(HEARTBEAT).await;
         }
     });
+    let mut agent = Agent::new(args.site.clone(), Drivers::default(), events.clone());
+    if let Some(addr) = args.console_listen {
+        let base = match &args.console_url {
+            Some(u) => u.clone(),
+            None => format!("http://{addr}"),
+        };
+        let gateway = console_gateway(base, args.console_log_dir.clone(), events.clone());
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("--console-listen {addr}"))?;
+        tracing::info!(listen = %listener.local_addr()?, "console gateway serving");
+        let app: axum::Router = gateway.router();
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, app).await {
+                tracing::error!(error = %e, "console gateway stopped");
+            }
+        });
+        agent = agent.with_console(gateway);
+    }
     tracing::info!(site = %args.site, agent = %name, "agent connected");
     tokio::select! {
-        _ = Agent::new(args.site.clone(), Drivers::default(), events).run_deliveries(tasks) => {},
+        _ = agent.run_deliveries(tasks) => {},
         _ = shutdown_signal() => {},
     }
     bus.close().await;

@@ -21,6 +21,7 @@ use sqlx::sqlite::{
 
 mod agents;
 mod audit;
+mod consoles;
 mod secret;
 mod servers;
 mod sites;
@@ -34,6 +35,7 @@ pub mod testing;
 
 pub use agents::{AgentSeen, IdempotentResponse};
 pub use audit::{AuditEntry, NewAudit};
+pub use consoles::{ConsoleSession, NewConsoleSession, ServerConsole};
 pub use secret::{SecretBox, SecretError};
 pub use servers::{BmcRecord, NewServer, Server, ServerFilter, ServerUpdate};
 pub use sites::Site;

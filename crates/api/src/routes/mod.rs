@@ -2,6 +2,7 @@
 //! takes `State`, the `Caller` and its input, and returns JSON or a problem.
 
 mod audit_log;
+mod consoles;
 mod servers;
 mod session;
 mod sites;
@@ -24,6 +25,8 @@ use crate::auth::{Caller, SESSION_COOKIE, token_digest};
 use crate::dto::Health;
 use crate::{AppState, Problem};
 
+pub(crate) use consoles::apply_change as apply_console_change;
+
 pub fn all(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
     router
         .routes(routes!(health))
@@ -44,6 +47,11 @@ pub fn all(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(servers::get, servers::update, servers::delete))
         .routes(routes!(servers::power))
         .routes(routes!(servers::boot_device))
+        .routes(routes!(consoles::open))
+        .routes(routes!(consoles::list))
+        .routes(routes!(consoles::get, consoles::kill))
+        .routes(routes!(consoles::add_viewer))
+        .routes(routes!(consoles::log))
         .routes(routes!(tasks::list))
         .routes(routes!(tasks::get))
         .routes(routes!(tasks::cancel))

@@ -32,6 +32,16 @@ pub(crate) async fn visible_server(
         .ok_or_else(|| Problem::not_found("server"))
 }
 
+/// Adds `bmc.console` to a staff view of a server.
+async fn with_console(state: &AppState, mut out: ServerOut) -> Result<ServerOut, Problem> {
+    if let Some(bmc) = &mut out.bmc
+        && let Some(c) = state.store.server_console(out.id).await?
+    {
+        bmc.console = Some(crate::dto::ConsoleConfigOut::new(&c));
+    }
+    Ok(out)
+}
+
 fn normalize_macs(field: &str, macs: &[String]) -> Result<Vec<String>, Problem> {
     let mut seen = HashSet::new();
     macs.iter()
@@ -166,7 +176,11 @@ pub async fn create(
         username,
         password,
         options,
+        console,
     } = &req.bmc;
+    if let Some(c) = console {
+        super::consoles::console_config(c)?;
+    }
     let parsed = check_driver(driver)?;
     let port = port.unwrap_or_else(|| default_port(&parsed));
     check_bmc_fields(
@@ -197,11 +211,14 @@ pub async fn create(
             bmc_options: options,
         })
         .await?;
+    if console.is_some() {
+        super::consoles::store_console(&state, server.id, console.as_ref()).await?;
+    }
     let note = AuditNote::new("server.create", "server", server.id).tenant(server.tenant_id);
     Ok((
         StatusCode::CREATED,
         note,
-        Json(ServerOut::new(&server, true)),
+        Json(with_console(&state, ServerOut::new(&server, true)).await?),
     ))
 }
 
@@ -212,7 +229,9 @@ pub async fn get(
     Path(id): Path<i64>,
 ) -> Result<Json<ServerOut>, Problem> {
     let server = visible_server(&state, &caller, id).await?;
-    Ok(Json(ServerOut::new(&server, caller.is_staff())))
+    Ok(Json(
+        with_console(&state, ServerOut::new(&server, caller.is_staff())).await?,
+    ))
 }
 
 /// Changes a server (staff); only the fields given change.
@@ -262,10 +281,19 @@ pub async fn update(
         up.bmc_username = bmc.username.clone();
         up.bmc_password = bmc.password.clone();
         up.bmc_options = bmc.options.clone();
+        if let Some(Some(c)) = &bmc.console {
+            super::consoles::console_config(c)?;
+        }
     }
     let server = state.store.update_server(id, up).await?;
+    if let Some(console) = req.bmc.as_ref().and_then(|b| b.console.as_ref()) {
+        super::consoles::store_console(&state, id, console.as_ref()).await?;
+    }
     let note = AuditNote::new("server.update", "server", id).tenant(server.tenant_id);
-    Ok((note, Json(ServerOut::new(&server, true))))
+    Ok((
+        note,
+        Json(with_console(&state, ServerOut::new(&server, true)).await?),
+    ))
 }
 
 /// Removes a server and its tasks (staff).

@@ -29,6 +29,8 @@ pub struct Server {
     pub amqp: Option<(String, String)>,
     /// Every response body seen, to check secrets never appear in one.
     pub bodies: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    /// A TOML config file passed with `--config`.
+    pub config: Option<PathBuf>,
 }
 
 pub struct Reply {
@@ -76,6 +78,16 @@ impl Server {
         server
     }
 
+    /// `ironrack serve` with these TOML settings.
+    pub async fn start_with_config(db: Db, toml: &str) -> Server {
+        let mut server = Server::start_stopped(db).await;
+        let path = server.data_dir.join("ironrack.toml");
+        std::fs::write(&path, toml).unwrap();
+        server.config = Some(path);
+        server.spawn().await;
+        server
+    }
+
     /// `ironrack controller` on SQLite, with tasks going through RabbitMQ.
     pub async fn start_controller(amqp_url: &str, prefix: &str) -> Server {
         let mut server = Server::start_stopped(Db::Sqlite).await;
@@ -103,6 +115,7 @@ impl Server {
             http: reqwest::Client::new(),
             amqp: None,
             bodies: Default::default(),
+            config: None,
         }
     }
 
@@ -116,6 +129,9 @@ impl Server {
             None => cmd.arg("serve"),
             Some((url, prefix)) => cmd.args(["controller", "--amqp", url, "--amqp-prefix", prefix]),
         };
+        if let Some(config) = &self.config {
+            cmd.arg("--config").arg(config);
+        }
         let child = cmd
             .args(["--listen", &format!("127.0.0.1:{port}")])
             .arg("--data-dir")

@@ -1,0 +1,182 @@
+//! Console tasks: the controller opens, joins, kills and reads console
+//! sessions through this site's gateway, the same way it reaches BMCs.
+//! Secrets (the BMC and VNC passwords) arrive in the task's BMC target and
+//! stay in the gateway.
+
+use std::time::Duration;
+
+use ironrack_bus::{ConsoleChange, Event, EventSender, TaskRequest};
+use ironrack_console::{
+    Gateway, GatewayError, GatewayEvent, Kind, Limits, NewSession, OpenSession, Target,
+};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+use zeroize::Zeroizing;
+
+use crate::DriverError;
+use crate::driver::ipmi_config;
+
+/// Parameters of `console.open`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OpenParams {
+    session_id: i64,
+    kind: Kind,
+    user_id: i64,
+    #[serde(default)]
+    view_only: bool,
+    close_url: Option<String>,
+    /// Hex SHA-256 of the one-time token.
+    token_hash: String,
+    limits: Limits,
+    max_sessions: usize,
+    /// `host:port` of the VNC endpoint (kind `vnc`).
+    vnc: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct SessionParams {
+    session_id: i64,
+    token_hash: Option<String>,
+    ttl_ms: Option<u64>,
+    tail: Option<u64>,
+}
+
+fn hash_of(hex_text: &str) -> Result<[u8; 32], DriverError> {
+    let bytes = hex::decode(hex_text)
+        .map_err(|_| DriverError::BadRequest("token_hash is not hex".into()))?;
+    bytes
+        .try_into()
+        .map_err(|_| DriverError::BadRequest("token_hash is not 32 bytes".into()))
+}
+
+fn gateway_error(e: GatewayError) -> DriverError {
+    match e {
+        GatewayError::NoSession(_) => DriverError::BadRequest(e.to_string()),
+        GatewayError::Register(_) => DriverError::Bmc(e.to_string()),
+        GatewayError::Log(_) => DriverError::Bmc(e.to_string()),
+    }
+}
+
+/// Runs a `console.*` task.
+pub(crate) async fn run(
+    gateway: Option<&Gateway>,
+    task: &TaskRequest,
+) -> Result<serde_json::Value, DriverError> {
+    let gw = gateway.ok_or_else(|| {
+        DriverError::Unsupported(
+            "consoles: this site's agent runs no console gateway (start it with --console-listen)"
+                .into(),
+        )
+    })?;
+    match task.kind.as_str() {
+        "console.open" => open(gw, task),
+        other => {
+            let p: SessionParams = serde_json::from_value(task.params.clone())
+                .map_err(|e| DriverError::BadRequest(format!("{other} task: {e}")))?;
+            match other {
+                "console.kill" => {
+                    gw.kill(p.session_id).map_err(gateway_error)?;
+                    Ok(serde_json::json!({ "session_id": p.session_id }))
+                }
+                "console.viewer" => {
+                    let hash = hash_of(p.token_hash.as_deref().unwrap_or_default())?;
+                    let ttl = Duration::from_millis(p.ttl_ms.unwrap_or(60_000));
+                    gw.add_viewer(p.session_id, hash, ttl)
+                        .map_err(gateway_error)?;
+                    Ok(serde_json::json!({ "session_id": p.session_id, "base": gw.public_base() }))
+                }
+                "console.log" => {
+                    use base64::Engine;
+                    let tail = p.tail.unwrap_or(64 * 1024);
+                    let log = gw
+                        .read_log(p.session_id, tail)
+                        .await
+                        .map_err(gateway_error)?;
+                    Ok(serde_json::json!({
+                        "session_id": p.session_id,
+                        "log_b64": base64::engine::general_purpose::STANDARD.encode(log),
+                    }))
+                }
+                _ => Err(DriverError::Unsupported(format!("task kind `{other}`"))),
+            }
+        }
+    }
+}
+
+fn open(gw: &Gateway, task: &TaskRequest) -> Result<serde_json::Value, DriverError> {
+    let p: OpenParams = serde_json::from_value(task.params.clone())
+        .map_err(|e| DriverError::BadRequest(format!("console.open task: {e}")))?;
+    let target = match p.kind {
+        Kind::Vnc => {
+            let addr = p.vnc.clone().ok_or_else(|| {
+                DriverError::BadRequest("console.open: kind vnc without a vnc endpoint".into())
+            })?;
+            // Only on the bus copy of the target, never stored with the options.
+            let password = task
+                .bmc
+                .options
+                .get("vnc_password")
+                .and_then(|v| v.as_str())
+                .map(|s| Zeroizing::new(s.to_owned()));
+            Target::Vnc { addr, password }
+        }
+        Kind::Sol => Target::Sol(ipmi_config(&task.bmc)?),
+    };
+    let session = NewSession {
+        id: p.session_id,
+        server_id: task.server_id,
+        user_id: p.user_id,
+        kind: p.kind,
+        view_only: p.view_only,
+        bmc_key: format!("{}:{}", task.bmc.address, task.bmc.port),
+        max_sessions: p.max_sessions,
+        limits: p.limits,
+        token_hash: hash_of(&p.token_hash)?,
+    };
+    gw.open(OpenSession {
+        session,
+        close_url: p.close_url,
+        target,
+    })
+    .map_err(gateway_error)?;
+    Ok(serde_json::json!({ "session_id": p.session_id, "base": gw.public_base() }))
+}
+
+/// Puts the gateway's reports on the bus until the gateway is gone.
+pub async fn forward_events(mut rx: mpsc::UnboundedReceiver<GatewayEvent>, events: EventSender) {
+    while let Some(ev) = rx.recv().await {
+        let (session_id, change) = match ev {
+            GatewayEvent::Opened { session, at_ms } => (session, ConsoleChange::Opened { at_ms }),
+            GatewayEvent::Status {
+                session,
+                viewers,
+                last_input_ms,
+                closes_at_ms,
+            } => (
+                session,
+                ConsoleChange::Status {
+                    viewers: u32::try_from(viewers).unwrap_or(u32::MAX),
+                    last_input_ms,
+                    closes_at_ms,
+                },
+            ),
+            GatewayEvent::Closed {
+                session,
+                reason,
+                detail,
+                at_ms,
+            } => (
+                session,
+                ConsoleChange::Closed {
+                    reason: reason.as_str().to_owned(),
+                    detail,
+                    at_ms,
+                },
+            ),
+        };
+        if let Err(e) = events.send(Event::Console { session_id, change }).await {
+            tracing::warn!(session = session_id, error = %e, "console event not sent");
+        }
+    }
+}

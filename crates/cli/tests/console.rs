@@ -1,0 +1,812 @@
+//! Browser consoles through the real `ironrack serve`: VNC against QEMU's
+//! own VNC server (password set through its monitor), serial-over-LAN
+//! against ipmi_sim whose serial port is a socket this test holds, with
+//! tokio-tungstenite as the browser. Skipped (with a notice) when QEMU or
+//! ipmi_sim is missing.
+
+#[path = "../../ipmi/tests/common/mod.rs"]
+mod bmc;
+mod common;
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::Server;
+use futures_util::{SinkExt, StreamExt};
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+const PIN: (&str, &str) = ("X-Ironrack-Pin", "2468");
+const WAIT: Duration = Duration::from_secs(30);
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// A WebSocket client that keeps what arrived: stream bytes, JSON control
+/// messages, and the close frame.
+struct Viewer {
+    ws: Ws,
+    protocol: Option<String>,
+    bytes: Vec<u8>,
+    texts: Vec<Value>,
+    close: Option<(u16, String)>,
+}
+
+/// Connects; `Err(status)` if the gateway refused the upgrade.
+async fn connect(ws_url: &str, protocol: Option<&str>) -> Result<Viewer, u16> {
+    let mut req = ws_url.into_client_request().expect("ws url");
+    if let Some(p) = protocol {
+        req.headers_mut()
+            .insert("Sec-WebSocket-Protocol", p.parse().unwrap());
+    }
+    match tokio_tungstenite::connect_async(req).await {
+        Ok((ws, resp)) => Ok(Viewer {
+            ws,
+            protocol: resp
+                .headers()
+                .get("sec-websocket-protocol")
+                .map(|v| v.to_str().unwrap().to_owned()),
+            bytes: Vec::new(),
+            texts: Vec::new(),
+            close: None,
+        }),
+        Err(tokio_tungstenite::tungstenite::Error::Http(resp)) => Err(resp.status().as_u16()),
+        Err(e) => panic!("websocket connect: {e}"),
+    }
+}
+
+impl Viewer {
+    /// Takes one message; false once the stream ended.
+    async fn pump(&mut self) -> bool {
+        let m = timeout(WAIT, self.ws.next()).await.unwrap_or_else(|_| {
+            panic!(
+                "nothing from the gateway in {WAIT:?}; have {} bytes, texts {:?}",
+                self.bytes.len(),
+                self.texts
+            )
+        });
+        match m {
+            Some(Ok(Message::Binary(b))) => self.bytes.extend_from_slice(&b),
+            Some(Ok(Message::Text(t))) => self
+                .texts
+                .push(serde_json::from_str(t.as_str()).expect("control messages are JSON")),
+            Some(Ok(Message::Close(c))) => {
+                self.close = Some(
+                    c.map(|c| (u16::from(c.code), c.reason.as_str().to_owned()))
+                        .unwrap_or((1005, String::new())),
+                );
+                return false;
+            }
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => return false,
+        }
+        true
+    }
+
+    async fn read_exact(&mut self, n: usize) -> Vec<u8> {
+        while self.bytes.len() < n {
+            assert!(self.pump().await, "stream ended; close {:?}", self.close);
+        }
+        let rest = self.bytes.split_off(n);
+        std::mem::replace(&mut self.bytes, rest)
+    }
+
+    /// Reads until `needle` was received; returns everything up to it.
+    async fn until_bytes(&mut self, needle: &[u8]) -> Vec<u8> {
+        loop {
+            if let Some(i) = self.bytes.windows(needle.len()).position(|w| w == needle) {
+                let rest = self.bytes.split_off(i + needle.len());
+                return std::mem::replace(&mut self.bytes, rest);
+            }
+            assert!(
+                self.pump().await,
+                "stream ended before {:?}; close {:?}",
+                String::from_utf8_lossy(needle),
+                self.close
+            );
+        }
+    }
+
+    async fn until_text(&mut self, kind: &str) -> Value {
+        loop {
+            if let Some(i) = self.texts.iter().position(|t| t["type"] == kind) {
+                return self.texts.remove(i);
+            }
+            assert!(
+                self.pump().await,
+                "stream ended before a {kind} message; close {:?}",
+                self.close
+            );
+        }
+    }
+
+    async fn until_closed(&mut self) -> (u16, String) {
+        while self.pump().await {}
+        self.close.clone().expect("a close frame")
+    }
+
+    async fn send(&mut self, bytes: &[u8]) {
+        self.ws
+            .send(Message::Binary(bytes.to_vec().into()))
+            .await
+            .expect("send");
+    }
+}
+
+/// An admin token, an operator with a PIN, and a customer of tenant `acme`.
+async fn people(s: &Server) -> (String, String, String) {
+    let admin = s.admin().await;
+    s.post("/api/v1/tenants", &admin, json!({"name": "acme"}))
+        .await
+        .expect(201);
+    s.post("/api/v1/tenants", &admin, json!({"name": "other"}))
+        .await
+        .expect(201);
+    let op = s.user(&admin, "op", "operator", None).await;
+    let cust = s.user(&admin, "cust", "customer", Some("acme")).await;
+    (admin, op, cust)
+}
+
+async fn add_server(s: &Server, admin: &str, name: &str, tenant: Option<&str>, bmc: Value) -> i64 {
+    s.post(
+        "/api/v1/servers",
+        admin,
+        json!({"name": name, "site": "local", "tenant": tenant, "bmc": bmc}),
+    )
+    .await
+    .expect(201)["id"]
+        .as_i64()
+        .unwrap()
+}
+
+async fn open_console(s: &Server, token: &str, server: i64, body: Value) -> common::Reply {
+    s.call_with(
+        Method::POST,
+        &format!("/api/v1/servers/{server}/console"),
+        Some(token),
+        Some(body),
+        &[PIN],
+    )
+    .await
+}
+
+async fn console_state(s: &Server, token: &str, id: &str) -> Value {
+    s.get(&format!("/api/v1/consoles/{id}"), token)
+        .await
+        .expect(200)
+}
+
+/// Polls the session until it is closed.
+async fn wait_closed(s: &Server, token: &str, id: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let c = console_state(s, token, id).await;
+        if c["state"] == "closed" {
+            return c;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "session {id} stays open: {c}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn audit_actions(s: &Server, admin: &str) -> Vec<Value> {
+    s.get("/api/v1/audit?limit=1000", admin).await.expect(200)["items"]
+        .as_array()
+        .unwrap()
+        .clone()
+}
+
+// ---------------------------------------------------------------- QEMU
+
+/// One QEMU with a VNC display on loopback, killed by its PID on drop.
+struct Qemu {
+    child: Child,
+    dir: PathBuf,
+    port: u16,
+}
+
+impl Qemu {
+    fn start(test: &str, password: &str) -> Option<Qemu> {
+        if Command::new("sh")
+            .args(["-c", "command -v qemu-system-x86_64"])
+            .output()
+            .map(|o| !o.status.success())
+            .unwrap_or(true)
+        {
+            bmc::skip(test, "qemu-system-x86_64 not installed");
+            return None;
+        }
+        let dir = std::env::temp_dir().join(format!("ironrack-qemu-{}-{test}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        // A display number whose port (5900 + N) is free.
+        let start = 5901 + (std::process::id() % 500) as u16;
+        let port = (start..6900)
+            .find(|p| std::net::TcpListener::bind(("127.0.0.1", *p)).is_ok())
+            .expect("a free VNC port");
+        let monitor = dir.join("monitor.sock");
+        let child = Command::new("qemu-system-x86_64")
+            .args(["-display", "none", "-m", "64", "-accel", "tcg"])
+            .args(["-vnc", &format!("127.0.0.1:{},password=on", port - 5900)])
+            .args(["-serial", "none", "-parallel", "none", "-net", "none"])
+            .arg("-monitor")
+            .arg(format!("unix:{},server=on,wait=off", monitor.display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(dir.join("qemu.log")).unwrap())
+            .spawn()
+            .expect("start qemu");
+        let q = Qemu { child, dir, port };
+        // The password goes through the monitor, never the command line.
+        let mut mon = None;
+        for _ in 0..200 {
+            if let Ok(s) = std::os::unix::net::UnixStream::connect(&monitor) {
+                mon = Some(s);
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        let mut mon = mon.expect("QEMU monitor socket");
+        mon.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let prompt = |mon: &mut std::os::unix::net::UnixStream| {
+            let mut got = Vec::new();
+            let mut buf = [0u8; 512];
+            while !got.ends_with(b"(qemu) ") {
+                let n = mon.read(&mut buf).expect("monitor read");
+                assert!(n > 0, "monitor closed");
+                got.extend_from_slice(&buf[..n]);
+            }
+            String::from_utf8_lossy(&got).into_owned()
+        };
+        prompt(&mut mon);
+        writeln!(mon, "change vnc password {password}").unwrap();
+        let out = prompt(&mut mon);
+        assert!(!out.contains("rror"), "monitor: {out}");
+        Some(q)
+    }
+}
+
+impl Drop for Qemu {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The RFB client side a browser (noVNC) speaks to the gateway.
+async fn rfb_client_init(v: &mut Viewer) -> (u16, u16, Vec<u8>) {
+    assert_eq!(v.read_exact(12).await, b"RFB 003.008\n");
+    v.send(b"RFB 003.008\n").await;
+    assert_eq!(v.read_exact(2).await, vec![1, 1], "security None only");
+    v.send(&[1]).await;
+    assert_eq!(v.read_exact(4).await, vec![0, 0, 0, 0], "SecurityResult OK");
+    v.send(&[1]).await; // ClientInit, shared
+    let init = v.read_exact(24).await;
+    let w = u16::from_be_bytes([init[0], init[1]]);
+    let h = u16::from_be_bytes([init[2], init[3]]);
+    let name_len = u32::from_be_bytes([init[20], init[21], init[22], init[23]]) as usize;
+    let name = v.read_exact(name_len).await;
+    (w, h, init[4..20].iter().copied().chain(name).collect())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn vnc_through_the_gateway_against_qemu() {
+    let Some(qemu) = Qemu::start("vnc_qemu", "s3cret-v") else {
+        return;
+    };
+    let s = Server::start(common::Db::Sqlite).await;
+    let (admin, op, _) = people(&s).await;
+    let vm = add_server(
+        &s,
+        &admin,
+        "vm1",
+        None,
+        json!({"driver": "fake", "address": "10.9.9.1", "username": "x",
+               "console": {"vnc": format!("127.0.0.1:{}", qemu.port), "vnc_password": "s3cret-v"}}),
+    )
+    .await;
+    // The VNC password is sealed and never shown.
+    let shown = s
+        .get(&format!("/api/v1/servers/{vm}"), &admin)
+        .await
+        .expect(200);
+    assert_eq!(shown["bmc"]["console"]["vnc_password_set"], true, "{shown}");
+    assert_eq!(
+        shown["bmc"]["console"]["vnc"],
+        format!("127.0.0.1:{}", qemu.port)
+    );
+
+    let c = open_console(&s, &op, vm, json!({"kind": "auto"}))
+        .await
+        .expect(201);
+    assert_eq!(c["kind"], "vnc");
+    let id = c["id"].as_str().unwrap().to_owned();
+    let token = c["token"].as_str().unwrap();
+    assert!(
+        c["url"]
+            .as_str()
+            .unwrap()
+            .ends_with(&format!("/console/?id={id}#token={token}")),
+        "{c}"
+    );
+    assert_eq!(console_state(&s, &op, &id).await["state"], "pending");
+
+    // A stock RFB client with the `binary` subprotocol.
+    let mut v = connect(c["ws_url"].as_str().unwrap(), Some("binary"))
+        .await
+        .expect("upgrade");
+    assert_eq!(v.protocol.as_deref(), Some("binary"));
+    let (w, h, _format_and_name) = rfb_client_init(&mut v).await;
+    assert!(w >= 320 && h >= 200, "QEMU's framebuffer is {w}x{h}");
+    eprintln!("framebuffer {w}x{h}");
+    // 32 bpp true colour (QEMU's default) and raw encoding: ask for the whole screen
+    // until SeaBIOS has drawn something.
+    let mut lit = false;
+    for _ in 0..40 {
+        let [wh, wl] = w.to_be_bytes();
+        let [hh, hl] = h.to_be_bytes();
+        v.send(&[3, 0, 0, 0, 0, 0, wh, wl, hh, hl]).await;
+        let head = v.read_exact(4).await;
+        assert_eq!(head[0], 0, "FramebufferUpdate");
+        let rects = u16::from_be_bytes([head[2], head[3]]);
+        for _ in 0..rects {
+            let r = v.read_exact(12).await;
+            let rw = u16::from_be_bytes([r[4], r[5]]) as usize;
+            let rh = u16::from_be_bytes([r[6], r[7]]) as usize;
+            let enc = i32::from_be_bytes([r[8], r[9], r[10], r[11]]);
+            assert_eq!(enc, 0, "raw encoding (no SetEncodings sent)");
+            let pixels = v.read_exact(rw * rh * 4).await;
+            lit |= pixels.iter().any(|&b| b != 0);
+        }
+        if lit {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert!(lit, "the VM's screen stayed black");
+    let live = console_state(&s, &op, &id).await;
+    assert_eq!(live["state"], "live", "{live}");
+    assert!(live["opened_at"].is_string());
+
+    // The same token again: refused.
+    let again = connect(c["ws_url"].as_str().unwrap(), Some("binary")).await;
+    assert_eq!(again.err(), Some(401));
+
+    // Wrong stored password: the session closes and says why.
+    let bad = add_server(
+        &s,
+        &admin,
+        "vm1-badpw",
+        None,
+        json!({"driver": "fake", "address": "10.9.9.2", "username": "x",
+               "console": {"vnc": format!("127.0.0.1:{}", qemu.port), "vnc_password": "wrong"}}),
+    )
+    .await;
+    let c2 = open_console(&s, &op, bad, json!({"kind": "vnc"}))
+        .await
+        .expect(201);
+    let mut v2 = connect(c2["ws_url"].as_str().unwrap(), Some("ironrack.console.v1"))
+        .await
+        .expect("upgrade");
+    let hello = v2.until_text("hello").await;
+    assert_eq!(hello["kind"], "vnc");
+    let closed = v2.until_text("closed").await;
+    assert_eq!(closed["reason"], "error", "{closed}");
+    assert!(
+        closed["detail"]
+            .as_str()
+            .unwrap()
+            .contains("VNC authentication failed"),
+        "{closed}"
+    );
+    let (code, _) = v2.until_closed().await;
+    assert_eq!(code, 1011);
+    let c2_id = c2["id"].as_str().unwrap();
+    let gone = wait_closed(&s, &op, c2_id).await;
+    assert_eq!(gone["close_reason"], "error");
+    assert!(
+        gone["close_detail"]
+            .as_str()
+            .unwrap()
+            .contains("authentication"),
+        "{gone}"
+    );
+
+    // Staff kill the good one: its viewer gets 4010.
+    s.call(
+        Method::DELETE,
+        &format!("/api/v1/consoles/{id}"),
+        Some(&op),
+        None,
+    )
+    .await
+    .expect(204);
+    let (code, _) = v.until_closed().await;
+    assert_eq!(code, 4010);
+    let killed = wait_closed(&s, &op, &id).await;
+    assert_eq!(killed["close_reason"], "killed");
+
+    // Neither password ever left the server.
+    for body in s.bodies.lock().unwrap().iter() {
+        assert!(
+            !body.contains("s3cret-v") && !body.contains("\"wrong\""),
+            "{body}"
+        );
+    }
+    drop(qemu);
+}
+
+// ---------------------------------------------------------------- SOL
+
+/// ipmi_sim whose serial port is `serial` (accepted here) and a server
+/// record for it.
+async fn sol_bmc(test: &str) -> Option<(bmc::Bmc, TcpStream)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port().to_string();
+    let b = bmc::Bmc::start_with(test, &["--sol-port", &port])?;
+    let (serial, _) = timeout(Duration::from_secs(10), listener.accept())
+        .await
+        .expect("ipmi_sim connects to its serial port")
+        .unwrap();
+    Some((b, serial))
+}
+
+async fn read_serial_until(serial: &mut TcpStream, needle: &[u8]) -> Vec<u8> {
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    timeout(WAIT, async {
+        while !got.windows(needle.len()).any(|w| w == needle) {
+            let n = serial.read(&mut buf).await.unwrap();
+            assert!(n > 0, "serial side closed");
+            got.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "serial side never got {:?}; got {:?}",
+            String::from_utf8_lossy(needle),
+            String::from_utf8_lossy(&got)
+        )
+    });
+    got
+}
+
+fn ipmi_bmc(b: &bmc::Bmc, extra: Value) -> Value {
+    let mut v = json!({"driver": "ipmi", "address": "127.0.0.1", "port": b.port,
+                       "username": bmc::USER, "password": bmc::PASSWORD,
+                       "options": {"timeout_ms": 300, "tries": 4}});
+    if let (Some(o), Some(e)) = (v["options"].as_object_mut(), extra.as_object()) {
+        o.extend(e.clone());
+    }
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sol_both_ways_view_only_log_and_kill() {
+    let Some((b, mut serial)) = sol_bmc("sol_console_gateway").await else {
+        return;
+    };
+    let s = Server::start(common::Db::Sqlite).await;
+    let (admin, op, cust) = people(&s).await;
+    let host = add_server(&s, &admin, "host1", Some("acme"), ipmi_bmc(&b, json!({}))).await;
+
+    // The customer opens it (auto → sol for an ipmi server without VNC).
+    let c = open_console(&s, &cust, host, json!({"kind": "auto"}))
+        .await
+        .expect(201);
+    assert_eq!(c["kind"], "sol");
+    let id = c["id"].as_str().unwrap().to_owned();
+    let mut owner = connect(c["ws_url"].as_str().unwrap(), Some("ironrack.console.v1"))
+        .await
+        .expect("upgrade");
+    assert_eq!(owner.protocol.as_deref(), Some("ironrack.console.v1"));
+    let hello = owner.until_text("hello").await;
+    assert_eq!(hello["kind"], "sol");
+    assert_eq!(hello["view_only"], false);
+    assert!(
+        hello["reconnect_token"]
+            .as_str()
+            .is_some_and(|t| t.len() > 20)
+    );
+
+    // Host → browser. SOL starts with the first viewer; write until it shows.
+    let mut seen = false;
+    for _ in 0..50 {
+        serial.write_all(b"hello-from-host\r\n").await.unwrap();
+        let got = timeout(Duration::from_millis(200), owner.ws.next()).await;
+        if let Ok(Some(Ok(Message::Binary(bytes)))) = got {
+            owner.bytes.extend_from_slice(&bytes);
+            if owner.bytes.windows(15).any(|w| w == b"hello-from-host") {
+                seen = true;
+                break;
+            }
+        }
+    }
+    assert!(seen, "host output never reached the WebSocket");
+    // Browser → host.
+    owner.send(b"typed-by-owner\r").await;
+    read_serial_until(&mut serial, b"typed-by-owner\r").await;
+
+    // A view-only viewer sees output, but its keys do not reach the host.
+    let j = s
+        .call(
+            Method::POST,
+            &format!("/api/v1/consoles/{id}/viewers"),
+            Some(&cust),
+            None,
+        )
+        .await
+        .expect(201);
+    let mut viewer = connect(j["ws_url"].as_str().unwrap(), None)
+        .await
+        .expect("viewer upgrade");
+    serial.write_all(b"<for-everyone>\r\n").await.unwrap();
+    viewer.until_bytes(b"<for-everyone>").await;
+    owner.until_bytes(b"<for-everyone>").await;
+    viewer.send(b"viewer-keys-must-not-pass\r").await;
+    owner.send(b"owner-after\r").await;
+    let got = read_serial_until(&mut serial, b"owner-after\r").await;
+    assert!(
+        !got.windows(11).any(|w| w == b"viewer-keys"),
+        "a view-only viewer's keys reached the host: {:?}",
+        String::from_utf8_lossy(&got)
+    );
+
+    let listed = s.get("/api/v1/consoles", &cust).await.expect(200);
+    assert!(
+        listed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|i| i["id"] == id.as_str())
+    );
+    let live = console_state(&s, &op, &id).await;
+    assert_eq!(live["state"], "live");
+
+    // Staff read the output log; the customer may not.
+    let log = s
+        .http
+        .get(format!("{}/api/v1/consoles/{id}/log", s.url))
+        .bearer_auth(&op)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(log.status(), 200);
+    let text = log.text().await.unwrap();
+    assert!(
+        text.contains("hello-from-host") && text.contains("<for-everyone>"),
+        "{text}"
+    );
+    s.get(&format!("/api/v1/consoles/{id}/log"), &cust)
+        .await
+        .expect(403);
+
+    // Killed by staff: both viewers are told with 4010, and the
+    // session is audited open and closed.
+    s.call(
+        Method::DELETE,
+        &format!("/api/v1/consoles/{id}"),
+        Some(&op),
+        None,
+    )
+    .await
+    .expect(204);
+    let closed = owner.until_text("closed").await;
+    assert_eq!(closed["reason"], "killed");
+    assert_eq!(owner.until_closed().await.0, 4010);
+    assert_eq!(viewer.until_closed().await.0, 4010);
+    let done = wait_closed(&s, &op, &id).await;
+    assert_eq!(done["close_reason"], "killed");
+    let audit = audit_actions(&s, &admin).await;
+    let close = audit
+        .iter()
+        .find(|a| a["action"] == "console.close" && a["object"] == format!("console:{id}"))
+        .unwrap_or_else(|| panic!("no console.close audit: {audit:?}"));
+    assert!(
+        close["detail"].as_str().unwrap().contains("duration_s:"),
+        "{close}"
+    );
+    assert!(
+        audit
+            .iter()
+            .any(|a| a["action"] == "console.open" && a["object"] == format!("console:{id}"))
+    );
+
+    // The SOL payload was released: a new session gets the console again.
+    let c = open_console(&s, &cust, host, json!({"kind": "sol"}))
+        .await
+        .expect(201);
+    let mut again = connect(c["ws_url"].as_str().unwrap(), None)
+        .await
+        .expect("upgrade");
+    again.send(b"second-session\r").await;
+    read_serial_until(&mut serial, b"second-session\r").await;
+}
+
+/// Records the request lines of HTTP requests it receives.
+async fn close_url_listener() -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/closed?session=abc", l.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut c, _)) = l.accept().await {
+            let mut buf = vec![0u8; 4096];
+            let n = c.read(&mut buf).await.unwrap_or(0);
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let _ = tx.send(text.lines().next().unwrap_or("").to_owned());
+            let _ = c
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                .await;
+        }
+    });
+    (url, rx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sessions_are_warned_then_closed_and_the_close_url_is_called() {
+    let Some((b, _serial)) = sol_bmc("sol_idle_close").await else {
+        return;
+    };
+    let s = Server::start_with_config(
+        common::Db::Sqlite,
+        "console_idle_timeout = \"3s\"\nconsole_idle_warning = \"2s\"\n",
+    )
+    .await;
+    let (admin, op, _) = people(&s).await;
+    let host = add_server(&s, &admin, "idle1", None, ipmi_bmc(&b, json!({}))).await;
+    let (close_url, mut calls) = close_url_listener().await;
+    let c = open_console(
+        &s,
+        &op,
+        host,
+        json!({"kind": "sol", "close_url": close_url}),
+    )
+    .await
+    .expect(201);
+    let id = c["id"].as_str().unwrap().to_owned();
+    let mut v = connect(c["ws_url"].as_str().unwrap(), Some("ironrack.console.v1"))
+        .await
+        .expect("upgrade");
+    assert_eq!(v.until_text("hello").await["idle_timeout_s"], 3);
+    let warning = v.until_text("idle_warning").await;
+    assert!(
+        warning["closes_in_s"]
+            .as_u64()
+            .is_some_and(|s| (1..=2).contains(&s)),
+        "{warning}"
+    );
+    assert!(
+        !v.texts.iter().any(|t| t["type"] == "closed"),
+        "the warning comes before the close"
+    );
+    let closed = v.until_text("closed").await;
+    assert_eq!(closed["reason"], "idle");
+    assert_eq!(v.until_closed().await.0, 4008);
+    let line = timeout(WAIT, calls.recv())
+        .await
+        .expect("close URL called")
+        .unwrap();
+    assert_eq!(line, "GET /closed?session=abc HTTP/1.1");
+    assert_eq!(wait_closed(&s, &op, &id).await["close_reason"], "idle");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_tenants_kinds_and_caps_sqlite() {
+    tokens_tenants_kinds_and_caps(common::Db::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_tenants_kinds_and_caps_postgres() {
+    tokens_tenants_kinds_and_caps(common::Db::Postgres).await;
+}
+
+async fn tokens_tenants_kinds_and_caps(db: common::Db) {
+    // Any TCP listener will do as the VNC target here: what is checked
+    // happens before the target matters.
+    let target = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let vnc = target.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((c, _)) = target.accept().await {
+            held.push(c);
+        }
+    });
+    let s = Server::start_with_config(db, "console_token_ttl = \"1s\"\n").await;
+    let (admin, op, cust) = people(&s).await;
+    let other = s
+        .user(&admin, "other-cust", "customer", Some("other"))
+        .await;
+    let srv = add_server(
+        &s,
+        &admin,
+        "box1",
+        Some("acme"),
+        json!({"driver": "fake", "address": "10.0.0.7", "username": "x",
+               "options": {"console_max_sessions": 1}, "console": {"vnc": vnc}}),
+    )
+    .await;
+
+    // Another tenant's customer: 404, the same as a missing server.
+    let e = open_console(&s, &other, srv, json!({"kind": "vnc"}))
+        .await
+        .expect(404);
+    let missing = open_console(&s, &other, 999_999, json!({"kind": "vnc"}))
+        .await
+        .expect(404);
+    assert_eq!(e["detail"], missing["detail"]);
+    // Unknown kinds and consoles the server lacks: 422 naming the field.
+    let e = open_console(&s, &cust, srv, json!({"kind": "rdp"}))
+        .await
+        .expect(422);
+    assert!(e["detail"].as_str().unwrap().contains("rdp"), "{e}");
+    let e = open_console(&s, &cust, srv, json!({"kind": "sol"}))
+        .await
+        .expect(422);
+    assert!(e.to_string().contains("kind"), "{e}");
+    // No PIN: refused.
+    s.post(
+        &format!("/api/v1/servers/{srv}/console"),
+        &cust,
+        json!({"kind": "vnc"}),
+    )
+    .await
+    .expect(403);
+
+    // An unused token expires, and its session closes as expired.
+    let c = open_console(&s, &cust, srv, json!({"kind": "vnc"}))
+        .await
+        .expect(201);
+    let id = c["id"].as_str().unwrap();
+    assert_eq!(wait_closed(&s, &cust, id).await["close_reason"], "expired");
+    let refused = connect(c["ws_url"].as_str().unwrap(), Some("binary")).await;
+    assert!(
+        matches!(refused.err(), Some(401 | 410)),
+        "expired token refused"
+    );
+    // The other tenant cannot see it either.
+    s.get(&format!("/api/v1/consoles/{id}"), &other)
+        .await
+        .expect(404);
+
+    // Cap of one session on this BMC: the second is refused with 409.
+    let c = open_console(&s, &cust, srv, json!({"kind": "vnc"}))
+        .await
+        .expect(201);
+    let _v = connect(c["ws_url"].as_str().unwrap(), None)
+        .await
+        .expect("first use");
+    assert_eq!(
+        connect(c["ws_url"].as_str().unwrap(), None).await.err(),
+        Some(401),
+        "a token works once"
+    );
+    let full = open_console(&s, &op, srv, json!({"kind": "vnc"}))
+        .await
+        .expect(409);
+    assert!(
+        full["detail"]
+            .as_str()
+            .unwrap()
+            .contains("console_max_sessions = 1"),
+        "{full}"
+    );
+    // A token for another session does not open this one.
+    let id = c["id"].as_str().unwrap();
+    let wrong = c["ws_url"]
+        .as_str()
+        .unwrap()
+        .replace(&format!("/ws/{id}?"), "/ws/424242?");
+    assert_eq!(connect(&wrong, None).await.err(), Some(401));
+}
