@@ -226,8 +226,8 @@ describe("serial console (SOL through ipmi_sim)", () => {
     assert.ok(!(await rows()).includes("\uFFFD"), "a replacement character means a split character was decoded early");
 
     // A second viewer joins view-only: sees the output, cannot type.
-    const join = await api.addViewer(con.id);
-    const viewer = await openConsolePage(browser.context, absolute(ironrack.base, join.url));
+    const viewerLink = await api.addViewer(con.id);
+    const viewer = await openConsolePage(browser.context, absolute(ironrack.base, viewerLink.url));
     await waitForState(viewer, "connected");
     assert.equal(await viewer.isVisible("#view-only"), true);
     assert.equal(await viewer.isVisible("#break"), false);

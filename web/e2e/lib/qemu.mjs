@@ -73,7 +73,6 @@ export async function startVm(vncPassword) {
       "-netdev", "user,id=n0,restrict=on",
       "-device", "e1000,netdev=n0",
       "-qmp", `unix:${qmpPath},server=on,wait=off`,
-      "-no-reboot",
     ],
     { log: join(tmp.dir, "qemu.log") },
   );
