@@ -127,16 +127,19 @@ describe("VNC console", () => {
   });
 });
 
-describe("idle timeout", () => {
+describe("idle timeout and token expiry", () => {
   let vm, short;
   after(async () => {
     await short?.stop();
     await vm?.stop();
   });
 
-  test("the page warns with a countdown, Stay connected postpones, then the session closes as idle", async () => {
+  test("the page warns with a countdown, Stay connected postpones, then the session closes as idle; an expired link is refused", async () => {
     // Its own ironrack with short console timeouts: warn 8 s before an idle close at 12 s.
-    short = await startIronrack({ config: 'console_idle_timeout = "12s"\nconsole_idle_warning = "8s"\n' });
+    // Tokens live 4 s here, for the expiry check at the end.
+    short = await startIronrack({
+      config: 'console_idle_timeout = "12s"\nconsole_idle_warning = "8s"\nconsole_token_ttl = "4s"\n',
+    });
     const api2 = await new Api(short.base).adminWithPin();
     vm = await startVm("idle-e2e");
     const server = await api2.createServer("idle-e2e", { driver: "fake", address: "127.0.0.1", console: { vnc: vm.vnc, vnc_password: "idle-e2e" } });
@@ -160,6 +163,14 @@ describe("idle timeout", () => {
     assert.equal(await page.isVisible("#idle-banner"), false);
     assert.equal(await page.isVisible("#reconnect"), false, "an idle-closed session cannot be resumed");
     await page.close();
+
+    // A console link opened after its token expired is refused.
+    const late = await api2.openConsole(server.id, "vnc");
+    await sleep(6000); // past the 4 s token lifetime
+    const expired = await openConsolePage(browser.context, absolute(short.base, late.url));
+    await waitForState(expired, "closed");
+    assert.match((await status(expired)).text, /used or expired/);
+    await expired.close();
   });
 });
 
