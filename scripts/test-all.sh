@@ -20,7 +20,8 @@ if ! command -v pg_ctlcluster >/dev/null && ! pg_isready -h 127.0.0.1 -p 5432 -q
 fi
 command -v ss >/dev/null || need+=(iproute2)
 command -v rabbitmqctl >/dev/null || need+=(rabbitmq-server)
-# console browser tests (web/e2e): a VM's VNC screen in Debian's Chromium
+# QEMU: a real VNC server (with a password) behind the console gateway;
+# its iPXE ROM draws text, which the browser tests (web/e2e) compare in Chromium.
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 [ -e /usr/lib/ipxe/qemu/efi-e1000.rom ] || need+=(ipxe-qemu)
 command -v chromium >/dev/null || need+=(chromium)

@@ -352,6 +352,14 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     if store.site_by_name(&s.site).await?.is_none() {
         store.create_site(&s.site, "this machine").await?;
     }
+    // The local gateway's sessions ended with the previous process.
+    let stale = store.close_open_consoles("restart").await?;
+    if stale > 0 {
+        tracing::info!(
+            sessions = stale,
+            "console sessions of the previous run marked closed"
+        );
+    }
     let bus = InProcessBus::single_agent(&s.site);
     let queue = bus
         .consume_site(&s.site)

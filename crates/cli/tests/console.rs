@@ -91,7 +91,13 @@ impl Viewer {
     }
 
     async fn read_exact(&mut self, n: usize) -> Vec<u8> {
+        // One deadline for the whole wait: pings alone must not keep it going.
+        let deadline = tokio::time::Instant::now() + WAIT;
         while self.bytes.len() < n {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no {n} bytes in {WAIT:?}"
+            );
             assert!(self.pump().await, "stream ended; close {:?}", self.close);
         }
         let rest = self.bytes.split_off(n);
@@ -100,11 +106,17 @@ impl Viewer {
 
     /// Reads until `needle` was received; returns everything up to it.
     async fn until_bytes(&mut self, needle: &[u8]) -> Vec<u8> {
+        let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             if let Some(i) = self.bytes.windows(needle.len()).position(|w| w == needle) {
                 let rest = self.bytes.split_off(i + needle.len());
                 return std::mem::replace(&mut self.bytes, rest);
             }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "never got {:?}",
+                String::from_utf8_lossy(needle)
+            );
             assert!(
                 self.pump().await,
                 "stream ended before {:?}; close {:?}",
@@ -115,10 +127,16 @@ impl Viewer {
     }
 
     async fn until_text(&mut self, kind: &str) -> Value {
+        let deadline = tokio::time::Instant::now() + WAIT;
         loop {
             if let Some(i) = self.texts.iter().position(|t| t["type"] == kind) {
                 return self.texts.remove(i);
             }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no {kind} message; texts {:?}",
+                self.texts
+            );
             assert!(
                 self.pump().await,
                 "stream ended before a {kind} message; close {:?}",
@@ -128,7 +146,13 @@ impl Viewer {
     }
 
     async fn until_closed(&mut self) -> (u16, String) {
-        while self.pump().await {}
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while self.pump().await {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "not closed in {WAIT:?}"
+            );
+        }
         self.close.clone().expect("a close frame")
     }
 
@@ -349,11 +373,10 @@ async fn vnc_through_the_gateway_against_qemu() {
     assert_eq!(v.protocol.as_deref(), Some("binary"));
     let (w, h, _format_and_name) = rfb_client_init(&mut v).await;
     assert!(w >= 320 && h >= 200, "QEMU's framebuffer is {w}x{h}");
-    eprintln!("framebuffer {w}x{h}");
     // 32 bpp true colour (QEMU's default) and raw encoding: ask for the whole screen
     // until SeaBIOS has drawn something.
     let mut lit = false;
-    for _ in 0..40 {
+    for _ in 0..120 {
         let [wh, wl] = w.to_be_bytes();
         let [hh, hl] = h.to_be_bytes();
         v.send(&[3, 0, 0, 0, 0, 0, wh, wl, hh, hl]).await;
@@ -423,6 +446,38 @@ async fn vnc_through_the_gateway_against_qemu() {
         "{gone}"
     );
 
+    // Fixing the stored password (PATCH keeps the endpoint) makes it work.
+    let fixed = s
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/servers/{bad}"),
+            Some(&admin),
+            Some(json!({"bmc": {"console": {"vnc": format!("127.0.0.1:{}", qemu.port), "vnc_password": "s3cret-v"}}})),
+        )
+        .await
+        .expect(200);
+    assert_eq!(fixed["bmc"]["console"]["vnc_password_set"], true);
+    let c3 = open_console(&s, &op, bad, json!({"kind": "vnc"}))
+        .await
+        .expect(201);
+    let mut v3 = connect(c3["ws_url"].as_str().unwrap(), None)
+        .await
+        .expect("upgrade");
+    assert_eq!(rfb_client_init(&mut v3).await.0, w);
+    drop(v3);
+    // Removing the console: that server has none any more.
+    s.call(
+        Method::PATCH,
+        &format!("/api/v1/servers/{bad}"),
+        Some(&admin),
+        Some(json!({"bmc": {"console": null}})),
+    )
+    .await
+    .expect(200);
+    open_console(&s, &op, bad, json!({"kind": "vnc"}))
+        .await
+        .expect(422);
+
     // Staff kill the good one: its viewer gets 4010.
     s.call(
         Method::DELETE,
@@ -444,6 +499,10 @@ async fn vnc_through_the_gateway_against_qemu() {
             "{body}"
         );
     }
+    assert!(
+        !s.log().contains("s3cret-v"),
+        "the VNC password reached the log"
+    );
     drop(qemu);
 }
 
@@ -539,6 +598,45 @@ async fn sol_both_ways_view_only_log_and_kill() {
     owner.send(b"typed-by-owner\r").await;
     read_serial_until(&mut serial, b"typed-by-owner\r").await;
 
+    // A network blip: the page reconnects with the hello's reconnect token
+    // (once), and gets a fresh one.
+    let reconnect = hello["reconnect_token"].as_str().unwrap().to_owned();
+    owner.ws.close(None).await.unwrap();
+    let ws_base = c["ws_url"]
+        .as_str()
+        .unwrap()
+        .split("?token=")
+        .next()
+        .unwrap()
+        .to_owned();
+    let again_url = format!("{ws_base}?token={reconnect}");
+    let mut owner = connect(&again_url, Some("ironrack.console.v1"))
+        .await
+        .expect("reconnect");
+    let hello2 = owner.until_text("hello").await;
+    assert_ne!(hello2["reconnect_token"], hello["reconnect_token"]);
+    assert_eq!(
+        connect(&again_url, None).await.err(),
+        Some(401),
+        "reconnect tokens work once"
+    );
+    owner.send(b"after-reconnect\r").await;
+    read_serial_until(&mut serial, b"after-reconnect\r").await;
+
+    // A serial break: ipmi_sim passes it to its telnet serial side as
+    // IAC BREAK.
+    owner
+        .ws
+        .send(Message::Text(r#"{"type":"break"}"#.into()))
+        .await
+        .unwrap();
+    owner.send(b"after-break\r").await;
+    let got = read_serial_until(&mut serial, b"after-break\r").await;
+    assert!(
+        got.windows(2).any(|w| w == [0xff, 0xf3]),
+        "no telnet BREAK: {got:?}"
+    );
+
     // A view-only viewer sees output, but its keys do not reach the host.
     let j = s
         .call(
@@ -549,9 +647,11 @@ async fn sol_both_ways_view_only_log_and_kill() {
         )
         .await
         .expect(201);
-    let mut viewer = connect(j["ws_url"].as_str().unwrap(), None)
+    let mut viewer = connect(j["ws_url"].as_str().unwrap(), Some("ironrack.console.v1"))
         .await
         .expect("viewer upgrade");
+    // After the hello the viewer is joined: nothing written later is missed.
+    assert_eq!(viewer.until_text("hello").await["view_only"], true);
     serial.write_all(b"<for-everyone>\r\n").await.unwrap();
     viewer.until_bytes(b"<for-everyone>").await;
     owner.until_bytes(b"<for-everyone>").await;
@@ -633,6 +733,102 @@ async fn sol_both_ways_view_only_log_and_kill() {
         .expect("upgrade");
     again.send(b"second-session\r").await;
     read_serial_until(&mut serial, b"second-session\r").await;
+}
+
+/// Many sites: the console gateway runs in `ironrack agent --console-listen`,
+/// the controller reaches it through RabbitMQ, and the URL names the agent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sol_through_a_site_agents_gateway() {
+    let Some((b, mut serial)) = sol_bmc("sol_agent_gateway").await else {
+        return;
+    };
+    let amqp = std::env::var("IRONRACK_TEST_AMQP")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned());
+    let prefix = format!("ironrack-test-console-{}", std::process::id());
+    let s = Server::start_controller(&amqp, &prefix).await;
+    let admin = s.admin().await;
+    s.post("/api/v1/sites", &admin, json!({"name": "ams"}))
+        .await
+        .expect(201);
+    let op = s.user(&admin, "op", "operator", None).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let public = format!("http://{listen}");
+    let logs = s.data_dir.join("agent-console-logs");
+    let agent = common::AgentProcess::start_with(
+        "ams",
+        &amqp,
+        &prefix,
+        &s.data_dir,
+        "ams-1",
+        &[
+            "--console-listen",
+            &listen,
+            "--console-url",
+            &public,
+            "--console-log-dir",
+            logs.to_str().unwrap(),
+        ],
+    );
+    let id = s
+        .post(
+            "/api/v1/servers",
+            &admin,
+            json!({"name": "ams-host", "site": "ams", "bmc": ipmi_bmc(&b, json!({}))}),
+        )
+        .await
+        .expect(201)["id"]
+        .as_i64()
+        .unwrap();
+    let c = open_console(&s, &op, id, json!({"kind": "sol"})).await;
+    let c = if c.status == 504 {
+        panic!("agent did not answer; its log: {}", agent.log_text());
+    } else {
+        c.expect(201)
+    };
+    assert!(
+        c["url"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("{public}/console/?id=")),
+        "{c}"
+    );
+    assert!(
+        c["ws_url"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("ws://{listen}/console/ws/")),
+        "{c}"
+    );
+    let mut v = connect(c["ws_url"].as_str().unwrap(), None)
+        .await
+        .expect("upgrade at the agent");
+    v.send(b"via-agent\r").await;
+    read_serial_until(&mut serial, b"via-agent\r").await;
+    serial.write_all(b"<from-host-via-agent>").await.unwrap();
+    v.until_bytes(b"<from-host-via-agent>").await;
+    let cid = c["id"].as_str().unwrap();
+    // Opened came back as an event through the broker.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while console_state(&s, &op, cid).await["state"] != "live" {
+        assert!(tokio::time::Instant::now() < deadline, "never live");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    s.call(
+        Method::DELETE,
+        &format!("/api/v1/consoles/{cid}"),
+        Some(&op),
+        None,
+    )
+    .await
+    .expect(204);
+    assert_eq!(v.until_closed().await.0, 4010);
+    assert_eq!(wait_closed(&s, &op, cid).await["close_reason"], "killed");
+    drop(agent);
 }
 
 /// Records the request lines of HTTP requests it receives.
@@ -775,10 +971,19 @@ async fn tokens_tenants_kinds_and_caps(db: common::Db) {
         matches!(refused.err(), Some(401 | 410)),
         "expired token refused"
     );
-    // The other tenant cannot see it either.
+    // The other tenant cannot see it either, nor act on it.
     s.get(&format!("/api/v1/consoles/{id}"), &other)
         .await
         .expect(404);
+    for (m, path) in [
+        (Method::DELETE, format!("/api/v1/consoles/{id}")),
+        (Method::POST, format!("/api/v1/consoles/{id}/viewers")),
+        (Method::GET, format!("/api/v1/consoles/{id}/log")),
+    ] {
+        s.call(m, &path, Some(&other), None).await.expect(404);
+    }
+    let listed = s.get("/api/v1/consoles?all=true", &other).await.expect(200);
+    assert_eq!(listed["items"], json!([]));
 
     // Cap of one session on this BMC: the second is refused with 409.
     let c = open_console(&s, &cust, srv, json!({"kind": "vnc"}))
@@ -802,6 +1007,19 @@ async fn tokens_tenants_kinds_and_caps(db: common::Db) {
             .contains("console_max_sessions = 1"),
         "{full}"
     );
+    // A restart ends the process's sessions: marked closed, the cap is free.
+    let first = c["id"].as_str().unwrap().to_owned();
+    let mut s = s;
+    s.kill();
+    s.spawn().await;
+    let restarted = s
+        .get(&format!("/api/v1/consoles/{first}"), &cust)
+        .await
+        .expect(200);
+    assert_eq!(restarted["close_reason"], "restart", "{restarted}");
+    let c = open_console(&s, &cust, srv, json!({"kind": "vnc"}))
+        .await
+        .expect(201);
     // A token for another session does not open this one.
     let id = c["id"].as_str().unwrap();
     let wrong = c["ws_url"]

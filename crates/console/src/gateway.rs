@@ -119,10 +119,21 @@ enum Control {
 }
 
 /// The shared end of a SOL console: output fans out, input funnels in.
+/// What viewers send toward a SOL console, in order.
+enum SolIn {
+    Keys(Vec<u8>),
+    Break,
+}
+
 struct SolHub {
     output: broadcast::Sender<Bytes>,
-    input: mpsc::Sender<Vec<u8>>,
+    input: mpsc::Sender<SolIn>,
     stop: watch::Sender<bool>,
+}
+
+struct SolJoined {
+    output: broadcast::Receiver<Bytes>,
+    input: mpsc::Sender<SolIn>,
 }
 
 struct Runtime {
@@ -585,32 +596,26 @@ impl Gateway {
             control,
             ping: tokio::time::interval_at(tokio::time::Instant::now() + PING_EVERY, PING_EVERY),
         };
-        if v1 {
-            let (reconnect, hash) = new_token();
-            self.registry()
-                .add_token(session, hash, admission.view_only, None);
-            let limits = self.registry().limits(session).unwrap_or_default();
-            conn.send_json(serde_json::json!({
-                "type": "hello",
-                "kind": rt.kind.as_str(),
-                "view_only": admission.view_only,
-                "idle_timeout_s": limits.idle_timeout.as_secs(),
-                "max_duration_s": limits.max_duration.as_secs(),
-                "reconnect_token": reconnect,
-            }))
-            .await;
-        }
+        // SOL: join the session's console (starting it for the first
+        // viewer) before the hello, so nothing written after the hello is
+        // missed.
         let end = match &rt.target {
+            Target::Sol(cfg) => match self.join_sol(session, &rt, cfg).await {
+                Err(e) => End::Fatal(CloseReason::Error, e),
+                Ok(joined) => {
+                    if v1 {
+                        self.hello(&mut conn, &rt).await;
+                    }
+                    self.sol(&mut conn, &rt, joined).await
+                }
+            },
             Target::Vnc { addr, password } => {
-                self.vnc(
-                    &mut conn,
-                    &rt,
-                    addr,
-                    password.as_deref().map(String::as_str),
-                )
-                .await
+                if v1 {
+                    self.hello(&mut conn, &rt).await;
+                }
+                let password = password.as_deref().map(String::as_str);
+                self.vnc(&mut conn, &rt, addr, password).await
             }
-            Target::Sol(cfg) => self.sol(&mut conn, &rt, cfg).await,
         };
         match end {
             End::ViewerLeft => {
@@ -835,16 +840,46 @@ impl Gateway {
         Ok(())
     }
 
-    async fn sol(&self, conn: &mut Conn, rt: &Runtime, cfg: &ironrack_ipmi::Config) -> End {
+    async fn hello(&self, conn: &mut Conn, rt: &Runtime) {
         let session = conn.admission.session;
+        let view_only = conn.admission.view_only;
+        let (reconnect, hash) = new_token();
+        self.registry().add_token(session, hash, view_only, None);
+        let limits = self.registry().limits(session).unwrap_or_default();
+        conn.send_json(serde_json::json!({
+            "type": "hello",
+            "kind": rt.kind.as_str(),
+            "view_only": view_only,
+            "idle_timeout_s": limits.idle_timeout.as_secs(),
+            "max_duration_s": limits.max_duration.as_secs(),
+            "reconnect_token": reconnect,
+        }))
+        .await;
+    }
+
+    /// This viewer's ends of the session's SOL console.
+    async fn join_sol(
+        &self,
+        session: SessionId,
+        rt: &Runtime,
+        cfg: &ironrack_ipmi::Config,
+    ) -> Result<SolJoined, String> {
         let hub = rt
             .sol
             .get_or_init(|| self.start_sol(session, cfg.clone()))
             .await;
-        let (mut output, input) = match hub {
-            Ok(h) => (h.output.subscribe(), h.input.clone()),
-            Err(e) => return End::Fatal(CloseReason::Error, e.clone()),
-        };
+        match hub {
+            Ok(h) => Ok(SolJoined {
+                output: h.output.subscribe(),
+                input: h.input.clone(),
+            }),
+            Err(e) => Err(e.clone()),
+        }
+    }
+
+    async fn sol(&self, conn: &mut Conn, rt: &Runtime, joined: SolJoined) -> End {
+        let session = conn.admission.session;
+        let SolJoined { mut output, input } = joined;
         loop {
             tokio::select! {
                 o = output.recv() => match o {
@@ -866,13 +901,14 @@ impl Gateway {
                     ViewerEvent::Gone => return End::ViewerLeft,
                     ViewerEvent::Data(b) if !conn.admission.view_only => {
                         self.input(session, rt);
-                        if input.send(b.to_vec()).await.is_err() {
+                        if input.send(SolIn::Keys(b.to_vec())).await.is_err() {
                             return End::Fatal(CloseReason::TargetClosed, "the serial console ended".into());
                         }
                     }
                     ViewerEvent::Activity if !conn.admission.view_only => self.input(session, rt),
-                    ViewerEvent::Break => {
-                        tracing::info!(session, "serial break requested; this SOL client cannot send one yet");
+                    ViewerEvent::Break if !conn.admission.view_only => {
+                        self.input(session, rt);
+                        let _ = input.send(SolIn::Break).await;
                     }
                     _ => {}
                 },
@@ -906,7 +942,7 @@ impl Gateway {
             .await
             .map_err(|e| format!("cannot activate serial-over-LAN on {target}: {e}"))?;
         let (output, _) = broadcast::channel(SOL_FANOUT);
-        let (input, mut keys) = mpsc::channel::<Vec<u8>>(SOL_INPUT_QUEUE);
+        let (input, mut keys) = mpsc::channel::<SolIn>(SOL_INPUT_QUEUE);
         let (stop, mut stopped) = watch::channel(false);
         let mut log = SolLog::new(&self.shared.cfg.log_dir, session, self.shared.cfg.log_limit);
         let out = output.clone();
@@ -926,11 +962,12 @@ impl Gateway {
                         }
                     },
                     k = keys.recv() => match k {
-                        Some(k) => {
+                        Some(SolIn::Keys(k)) => {
                             if console.write_all(&k).await.is_err() {
                                 break true;
                             }
                         }
+                        Some(SolIn::Break) => console.send_break(),
                         None => break false,
                     },
                     _ = stopped.changed() => break false,

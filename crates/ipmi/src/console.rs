@@ -29,10 +29,17 @@ const PIPE: usize = 64 * 1024;
 #[derive(Debug)]
 pub struct SolConsole {
     io: DuplexStream,
+    breaks: tokio::sync::mpsc::UnboundedSender<()>,
     task: JoinHandle<Result<(), Error>>,
 }
 
 impl SolConsole {
+    /// Ask the BMC to send a serial break to the host (e.g. for a Linux
+    /// SysRq), after the keystrokes already written.
+    pub fn send_break(&self) {
+        let _ = self.breaks.send(());
+    }
+
     /// Stop: flush pending keystrokes, deactivate the payload, close the
     /// session. Returns the error that ended the console early, if any.
     pub async fn close(self) -> Result<(), Error> {
@@ -92,8 +99,13 @@ impl Session {
         let (timeout, tries) = self.retry_policy();
         let sol = SolState::new(act.inbound_size, timeout, tries * 2);
         let (user, ours) = tokio::io::duplex(PIPE);
-        let task = tokio::spawn(sol_task(self, instance, ours, sol));
-        Ok(SolConsole { io: user, task })
+        let (breaks, break_rx) = tokio::sync::mpsc::unbounded_channel();
+        let task = tokio::spawn(sol_task(self, instance, ours, break_rx, sol));
+        Ok(SolConsole {
+            io: user,
+            breaks,
+            task,
+        })
     }
 
     /// Deactivate a SOL payload instance (e.g. one left behind by a dead
@@ -107,11 +119,20 @@ async fn sol_task(
     mut s: Session,
     instance: u8,
     io: DuplexStream,
+    mut breaks: tokio::sync::mpsc::UnboundedReceiver<()>,
     mut sol: SolState,
 ) -> Result<(), Error> {
     let (mut rd, mut wr) = tokio::io::split(io);
     let mut bmc_ended = false;
-    let pumped = pump(&mut s, &mut sol, &mut rd, &mut wr, &mut bmc_ended).await;
+    let pumped = pump(
+        &mut s,
+        &mut sol,
+        &mut rd,
+        &mut wr,
+        &mut breaks,
+        &mut bmc_ended,
+    )
+    .await;
     // Reads on the user side see EOF from here on.
     let _ = wr.shutdown().await;
     drop((rd, wr));
@@ -135,6 +156,7 @@ async fn pump<R, W>(
     sol: &mut SolState,
     rd: &mut R,
     wr: &mut W,
+    breaks: &mut tokio::sync::mpsc::UnboundedReceiver<()>,
     bmc_ended: &mut bool,
 ) -> Result<(), Error>
 where
@@ -165,6 +187,9 @@ where
             .map(Instant::from_std)
             .map_or(keepalive_at, |d| d.min(keepalive_at));
         tokio::select! {
+            // A break requested before keystrokes were written goes first.
+            biased;
+            Some(()) = breaks.recv(), if input_open => sol.send_break(),
             r = rd.read(&mut buf), if input_open && sol.backlog() < PIPE => match r {
                 Ok(0) | Err(_) => input_open = false,
                 Ok(n) => sol.write(buf.get(..n).unwrap_or_default()),

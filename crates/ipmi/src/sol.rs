@@ -106,6 +106,8 @@ pub const SOL_HEADER_LEN: usize = 4;
 /// BMC→console status bits (table 15-2).
 const STATUS_NACK: u8 = 0x40;
 const STATUS_DEACTIVATING: u8 = 0x10;
+/// Console→BMC operation bit (table 15-2).
+const OPERATION_GENERATE_BREAK: u8 = 0x10;
 
 /// A decoded SOL packet.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -151,6 +153,8 @@ pub struct SolInput {
 #[derive(Debug)]
 struct Pending {
     seq: u8,
+    /// Operation bits sent with it (kept for retransmits).
+    op: u8,
     data: Vec<u8>,
     sent: Instant,
     tries: u32,
@@ -168,6 +172,8 @@ pub struct SolState {
     last_rx_seq: u8,
     retransmit: Duration,
     max_tries: u32,
+    /// A serial break to request with the next packet.
+    break_requested: bool,
 }
 
 impl SolState {
@@ -183,12 +189,19 @@ impl SolState {
             last_rx_seq: 0,
             retransmit,
             max_tries: max_tries.max(1),
+            break_requested: false,
         }
     }
 
     /// Queue keystrokes for the BMC.
     pub fn write(&mut self, data: &[u8]) {
         self.queue.extend(data);
+    }
+
+    /// Ask the BMC to send a serial break (console→BMC operation "Generate
+    /// BREAK", table 15-2), with the next packet or one of its own.
+    pub fn send_break(&mut self) {
+        self.break_requested = true;
     }
 
     /// Bytes queued or in flight.
@@ -209,18 +222,24 @@ impl SolState {
             }
             p.tries += 1;
             p.sent = now;
-            return Ok(Some(encode_sol(p.seq, 0, 0, 0, &p.data)));
+            return Ok(Some(encode_sol(p.seq, 0, 0, p.op, &p.data)));
         }
-        if self.queue.is_empty() {
+        if self.queue.is_empty() && !self.break_requested {
             return Ok(None);
         }
+        let op = if std::mem::take(&mut self.break_requested) {
+            OPERATION_GENERATE_BREAK
+        } else {
+            0
+        };
         let n = self.queue.len().min(self.max_data);
         let data: Vec<u8> = self.queue.drain(..n).collect();
         let seq = self.next_seq;
         self.next_seq = if seq >= 15 { 1 } else { seq + 1 };
-        let pkt = encode_sol(seq, 0, 0, 0, &data);
+        let pkt = encode_sol(seq, 0, 0, op, &data);
         self.pending = Some(Pending {
             seq,
+            op,
             data,
             sent: now,
             tries: 1,
@@ -275,6 +294,24 @@ impl SolState {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_break_rides_the_next_packet_or_goes_alone() {
+        let t0 = Instant::now();
+        let mut s = SolState::new(8, Duration::from_millis(100), 3);
+        s.send_break();
+        let p = s.poll_transmit(t0).unwrap().unwrap();
+        assert_eq!(p, [1, 0, 0, OPERATION_GENERATE_BREAK]);
+        // Retransmitted with its operation; acknowledged with 0 accepted.
+        let t1 = t0 + Duration::from_millis(150);
+        assert_eq!(s.poll_transmit(t1).unwrap().unwrap(), p);
+        s.handle(&[0, 1, 0, 0]).unwrap();
+        assert_eq!(s.backlog(), 0);
+        s.write(b"ab");
+        s.send_break();
+        let p = s.poll_transmit(t1).unwrap().unwrap();
+        assert_eq!(p, [2, 0, 0, OPERATION_GENERATE_BREAK, b'a', b'b']);
+    }
 
     #[test]
     fn send_ack_and_retransmit() {

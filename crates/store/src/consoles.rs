@@ -129,9 +129,14 @@ impl Store {
         let now = crate::now_ms();
         let id = on_pool!(self, p => {
             let mut tx = p.begin().await?;
+            // Sessions past their token expiry or their last reported
+            // close time do not count: their agent may be gone without a word
+            // (its gateway keeps its own count and refuses beyond the cap).
             let (open,): (i64,) = sqlx::query_as(
-                "SELECT COUNT(*) FROM console_sessions WHERE bmc_key = $1 AND state <> 'closed'")
-                .bind(n.bmc_key).fetch_one(&mut *tx).await?;
+                "SELECT COUNT(*) FROM console_sessions WHERE bmc_key = $1 AND \
+                 ((state = 'pending' AND expires_at > $2) OR \
+                  (state = 'live' AND (closes_at IS NULL OR closes_at > $2)))")
+                .bind(n.bmc_key).bind(now).fetch_one(&mut *tx).await?;
             if open >= max {
                 return Ok(Err(open));
             }
@@ -179,6 +184,16 @@ impl Store {
             q.build_query_as().fetch_all(p).await?
         });
         Ok(rows)
+    }
+
+    /// Closes every session not closed yet (at start of a process whose
+    /// gateway held them all: they did not survive it). Returns how many.
+    pub async fn close_open_consoles(&self, reason: &str) -> Result<u64> {
+        let now = crate::now_ms();
+        Ok(on_pool!(self, p => sqlx::query(
+            "UPDATE console_sessions SET state = 'closed', closed_at = $1, close_reason = $2, viewers = 0 \
+             WHERE state <> 'closed'")
+            .bind(now).bind(reason).execute(p).await?.rows_affected()))
     }
 
     /// Marks a pending session live. The session if this changed it.

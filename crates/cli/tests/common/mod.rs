@@ -326,6 +326,18 @@ impl AgentProcess {
         log_dir: &std::path::Path,
         name: &str,
     ) -> AgentProcess {
+        Self::start_with(site, amqp_url, prefix, log_dir, name, &[])
+    }
+
+    /// Like [`AgentProcess::start`] with extra `ironrack agent` arguments.
+    pub fn start_with(
+        site: &str,
+        amqp_url: &str,
+        prefix: &str,
+        log_dir: &std::path::Path,
+        name: &str,
+        extra: &[&str],
+    ) -> AgentProcess {
         let log = log_dir.join(format!("agent-{name}.log"));
         let child = Command::new(env!("CARGO_BIN_EXE_ironrack"))
             .args([
@@ -339,6 +351,7 @@ impl AgentProcess {
                 "--amqp-prefix",
                 prefix,
             ])
+            .args(extra)
             .env("IRONRACK_LOG", "info")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
