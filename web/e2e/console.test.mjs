@@ -185,7 +185,7 @@ describe("serial console (SOL through ipmi_sim)", () => {
     }
   });
 
-  test("shows what the host writes (UTF-8 split across frames) and sends typed keys", async () => {
+  test("shows what the host writes (UTF-8 split across frames), sends typed keys and breaks, and a view-only viewer cannot type", async () => {
     // The host's serial port: ipmi_sim connects to us.
     serialServer = createServer();
     const accepted = new Promise((resolve) => serialServer.once("connection", resolve));
@@ -208,6 +208,8 @@ describe("serial console (SOL through ipmi_sim)", () => {
     const con = await api.openConsole(server.id, "sol");
     assert.equal(con.kind, "sol");
     const page = await openConsolePage(browser.context, absolute(ironrack.base, con.url));
+    const controlSent = [];
+    page.on("websocket", (ws) => ws.on("framesent", (f) => typeof f.payload === "string" && controlSent.push(f.payload)));
     await waitForState(page, "connected");
     assert.equal(await page.textContent("#kind"), "serial");
     assert.equal(await page.isVisible("#break"), true);
@@ -236,6 +238,11 @@ describe("serial console (SOL through ipmi_sim)", () => {
     });
     assert.ok(!(await rows()).includes("\uFFFD"), "a replacement character means a split character was decoded early");
 
+    // "Send break" sends the control message; the break itself is checked on
+    // the serial side below.
+    await page.click("#break");
+    await waitFor("the break control message", () => controlSent.includes('{"type":"break"}'), { timeoutMs: 5000 });
+
     // A second viewer joins view-only: sees the output, cannot type.
     const viewerLink = await api.addViewer(con.id);
     const viewer = await openConsolePage(browser.context, absolute(ironrack.base, viewerLink.url));
@@ -253,7 +260,13 @@ describe("serial console (SOL through ipmi_sim)", () => {
     await page.click("#screen .xterm");
     await page.keyboard.type("Z");
     await waitFor("the full viewer's key", () => Buffer.concat(received).subarray(before).includes("Z"), { timeoutMs: 20000 });
-    assert.equal(Buffer.concat(received).subarray(before).toString("utf8"), "Z", "keys typed in the view-only page reached the serial port");
+    const all = Buffer.concat(received);
+    // The break arrives as telnet IAC BRK (ff f3); in this setup it came with
+    // the next keystroke's packet, so it may land on either side of `before`.
+    const brk = Buffer.of(0xff, 0xf3);
+    assert.ok(all.includes(brk), `no break on the serial port (${all.toString("hex")})`);
+    const after = Buffer.from(all.subarray(before).toString("latin1").replace("\xff\xf3", ""), "latin1");
+    assert.equal(after.toString("utf8"), "Z", `keys typed in the view-only page reached the serial port (${after.toString("hex")})`);
     await viewer.close();
     await page.close();
   });
