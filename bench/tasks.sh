@@ -128,13 +128,23 @@ fire_and_measure() {
     done
     local threads=2 per=$((TASKS / 2))
     log "$name: $TASKS power-status tasks ($CONNS connections)"
-    local t0=$EPOCHREALTIME
+    # wrk runs for its whole -d even after every thread stopped at its
+    # share: watch the store and stop it (by PID) once all are accepted.
     wrk -t$threads -c"$CONNS" -d600s -s "$WORK/power.lua" "$URL" -- "$WORK/ids" "$per" "$TOKEN" \
-        >"$WORK/$name.wrk" 2>"$WORK/$name.wrk.err" || true
-    local t_api=$EPOCHREALTIME
-    local total
-    total=$($sql "select count(*) from tasks")
-    log "$name: $total tasks accepted in $(echo "$t_api - $t0" | bc) s; waiting for them to finish"
+        >"$WORK/$name.wrk" 2>"$WORK/$name.wrk.err" &
+    local wrk_pid=$!
+    PIDS+=("$wrk_pid")
+    local total=0
+    for _ in $(seq 2400); do
+        total=$($sql "select count(*) from tasks")
+        ((total >= TASKS)) && break
+        kill -0 "$wrk_pid" 2>/dev/null || break
+        sleep 0.25
+    done
+    kill "$wrk_pid" 2>/dev/null || true
+    wait "$wrk_pid" 2>/dev/null || true
+    [[ -s $WORK/$name.wrk.err ]] && { log "$name: refused requests:"; head -5 "$WORK/$name.wrk.err" >&2; }
+    log "$name: $total tasks accepted; waiting for them to finish"
     for _ in $(seq 1200); do
         local left
         left=$($sql "select count(*) from tasks where finished_at is null")

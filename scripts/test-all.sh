@@ -24,8 +24,11 @@ command -v rabbitmqctl >/dev/null || need+=(rabbitmq-server)
 [ -x /usr/sbin/fence_ipmilan ] || need+=(fence-agents)
 command -v openssl >/dev/null || need+=(openssl)
 command -v pip3 >/dev/null || command -v pip >/dev/null || need+=(python3-pip)
-# QEMU: a real VNC server (with a password) behind the console gateway.
+# QEMU: a real VNC server (with a password) behind the console gateway;
+# its iPXE ROM draws text, which the browser tests (web/e2e) compare in Chromium.
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
+[ -e /usr/lib/ipxe/qemu/efi-e1000.rom ] || need+=(ipxe-qemu)
+command -v chromium >/dev/null || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
     say "installing ${need[*]}"
     as_root apt-get update -qq
@@ -64,6 +67,13 @@ if ! rabbitmqctl -q status >/dev/null 2>&1; then
     as_root rabbitmqctl -q await_startup --timeout 120
 fi
 
+# --- Web UI (embedded by crates/web; Node >= 20.19 and npm must be there) ---
+say "web: npm ci, unit tests, build"
+npm --prefix web ci --no-audit --no-fund
+npm --prefix web test
+npm --prefix web run build
+export IRONRACK_WEB_REQUIRED=1 # a missing web/dist is now a build error
+
 # --- Rust checks and tests ---------------------------------------------------
 say "cargo fmt --check"
 cargo fmt --all -- --check
@@ -72,6 +82,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 say "cargo test"
 status=0
 cargo test --workspace --locked --no-fail-fast -- --test-threads=2 || status=$?
+
+say "web: browser tests (Chromium, QEMU, ipmi_sim against the ironrack binary)"
+cargo build -p ironrack --locked
+IRONRACK_BIN="$(cd "${CARGO_TARGET_DIR:-target}" && pwd)/debug/ironrack" npm --prefix web run e2e || status=$?
 
 # Test databases are disposable; drop the ones this run made.
 psql "$IRONRACK_TEST_PG" -qtAc "select datname from pg_database where datname like 'ironrack_test_%'" 2>/dev/null |

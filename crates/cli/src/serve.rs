@@ -347,7 +347,7 @@ async fn serve_api(
 ) -> anyhow::Result<()> {
     let store = state.store.clone();
     let resumed = ironrack_api::resume_unfinished(&state).await?;
-    let mut app = ironrack_api::router(state);
+    let mut app = ironrack_api::router(state).merge(ironrack_web::router());
     if let Some(gw) = console {
         // The gateway's routes carry their own (token) auth, outside the API's layers.
         app = app.merge(gw.router());
