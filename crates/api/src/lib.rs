@@ -180,66 +180,141 @@ pub fn router(state: AppState) -> Router {
     .with_state(state)
 }
 
+/// Events taken off the bus at once, at most: a burst of task results and
+/// power observations is stored with one commit instead of one per event.
+const EVENT_BATCH: usize = 256;
+
 /// Applies agents' events to the store until the bus closes, acknowledging
 /// each once stored, and tells live event streams. Events are idempotent
 /// (task id + sequence), so redeliveries are harmless.
 pub async fn apply_events(state: AppState, mut events: mpsc::Receiver<Delivery<Event>>) {
-    while let Some(Delivery {
-        message: event,
-        settler,
-    }) = events.recv().await
-    {
-        // SQLite refuses a transaction that must turn from reader into
-        // writer while another connection writes (SQLITE_BUSY, no wait):
-        // try a few times before handing the event back.
-        let mut outcome = apply_event(&state, &event).await;
-        for pause_ms in [20, 80, 320, 1280] {
-            if outcome.is_ok() {
-                break;
+    let mut batch = Vec::with_capacity(EVENT_BATCH);
+    while let Some(first) = events.recv().await {
+        batch.push(first);
+        while batch.len() < EVENT_BATCH {
+            match events.try_recv() {
+                Ok(more) => batch.push(more),
+                Err(_) => break,
             }
-            tokio::time::sleep(std::time::Duration::from_millis(pause_ms)).await;
-            outcome = apply_event(&state, &event).await;
         }
-        let settled = match outcome {
-            Ok(()) => settler.ack().await,
-            Err(e) => {
-                tracing::warn!(?event, error = %e, "could not apply an agent's event; it will come again");
-                settler.nack().await
+        let (bulk, single): (Vec<_>, Vec<_>) = batch
+            .drain(..)
+            .partition(|d| matches!(d.message, Event::Task(_) | Event::Power { .. }));
+        if !bulk.is_empty() {
+            let events: Vec<&Event> = bulk.iter().map(|d| &d.message).collect();
+            let outcome = retrying(|| apply_bulk(&state, &events)).await;
+            for d in bulk {
+                settle(d, &outcome).await;
             }
-        };
-        if let Err(e) = settled {
-            tracing::warn!(error = %e, "could not settle an event delivery");
+        }
+        for d in single {
+            let outcome = retrying(|| apply_event(&state, &d.message)).await;
+            settle(d, &outcome).await;
         }
     }
+}
+
+/// A store write tried a few times before its events are handed back (a
+/// database restarting, a lock held too long).
+async fn retrying<F, Fut>(mut attempt: F) -> Result<(), ironrack_store::StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<(), ironrack_store::StoreError>>,
+{
+    let mut outcome = attempt().await;
+    for pause_ms in [20, 80, 320, 1280] {
+        if outcome.is_ok() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(pause_ms)).await;
+        outcome = attempt().await;
+    }
+    outcome
+}
+
+async fn settle(d: Delivery<Event>, outcome: &Result<(), ironrack_store::StoreError>) {
+    let settled = match outcome {
+        Ok(()) => d.settler.ack().await,
+        Err(e) => {
+            tracing::warn!(event = ?d.message, error = %e, "could not apply an agent's event; it will come again");
+            d.settler.nack().await
+        }
+    };
+    if let Err(e) = settled {
+        tracing::warn!(error = %e, "could not settle an event delivery");
+    }
+}
+
+/// Task events and power observations of a batch: one transaction each,
+/// then one read each for the notices (only when someone listens).
+async fn apply_bulk(state: &AppState, batch: &[&Event]) -> Result<(), ironrack_store::StoreError> {
+    let store = &state.store;
+    let task_events: Vec<_> = batch
+        .iter()
+        .filter_map(|e| match e {
+            Event::Task(ev) => Some(ev.clone()),
+            _ => None,
+        })
+        .collect();
+    let powers: Vec<_> = batch
+        .iter()
+        .filter_map(|e| match e {
+            Event::Power { server_id, state } => Some((*server_id, *state)),
+            _ => None,
+        })
+        .collect();
+    let mut changed_tasks = Vec::new();
+    if !task_events.is_empty() {
+        let changed = store.apply_task_events(&task_events).await?;
+        changed_tasks = task_events
+            .iter()
+            .zip(changed)
+            .filter_map(|(ev, changed)| changed.then_some(ev.task_id))
+            .collect();
+        changed_tasks.sort_unstable();
+        changed_tasks.dedup();
+    }
+    if !powers.is_empty() {
+        store.set_power_states(&powers).await?;
+    }
+    if state.notices.receiver_count() == 0 {
+        return Ok(());
+    }
+    for task in store.tasks_by_ids(&changed_tasks).await? {
+        let _ = state.notices.send(events::Notice {
+            tenant_id: task.tenant_id,
+            server_id: task.server_id,
+            kind: "task",
+            data: serde_json::to_value(dto::TaskOut::new(&task, &[])).unwrap_or_default(),
+        });
+    }
+    if !powers.is_empty() {
+        let mut ids: Vec<i64> = powers.iter().map(|(id, _)| *id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let servers = store
+            .list_servers(&ironrack_store::ServerFilter {
+                limit: ids.len() as i64,
+                only_ids: Some(ids),
+                ..Default::default()
+            })
+            .await?;
+        for s in servers.items {
+            let _ = state.notices.send(events::Notice {
+                tenant_id: s.tenant_id,
+                server_id: s.id,
+                kind: "power",
+                data: serde_json::json!({ "server_id": s.id, "server": s.name, "power_state": s.power_state }),
+            });
+        }
+    }
+    Ok(())
 }
 
 async fn apply_event(state: &AppState, event: &Event) -> Result<(), ironrack_store::StoreError> {
     let store = &state.store;
     let notice = match event {
-        Event::Task(ev) => match store.apply_task_event(ev).await {
-            Ok((task, true)) => Some(events::Notice {
-                tenant_id: task.tenant_id,
-                server_id: task.server_id,
-                kind: "task",
-                data: serde_json::to_value(dto::TaskOut::new(&task, &[])).unwrap_or_default(),
-            }),
-            Ok((_, false)) => None,
-            // An event for a task that no longer exists is done with.
-            Err(ironrack_store::StoreError::NotFound(_)) => None,
-            Err(e) => return Err(e),
-        },
-        Event::Power {
-            server_id,
-            state: power,
-        } => {
-            store.set_power_state(*server_id, *power).await?;
-            store.server(*server_id).await?.map(|s| events::Notice {
-                tenant_id: s.tenant_id,
-                server_id: s.id,
-                kind: "power",
-                data: serde_json::json!({ "server_id": s.id, "server": s.name, "power_state": power }),
-            })
-        }
+        Event::Task(_) | Event::Power { .. } => return apply_bulk(state, &[event]).await,
         Event::Sensors {
             server_id,
             read_at,

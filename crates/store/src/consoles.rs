@@ -4,7 +4,7 @@
 
 use zeroize::Zeroizing;
 
-use crate::{Result, Store, StoreError, on_pool, trusted};
+use crate::{BeginWrite, Result, Store, StoreError, on_pool, trusted};
 
 /// A server's console endpoints as everyone but its site agent sees them.
 #[derive(Debug, Clone, PartialEq)]
@@ -128,7 +128,7 @@ impl Store {
     ) -> Result<std::result::Result<ConsoleSession, i64>> {
         let now = crate::now_ms();
         let id = on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             // Sessions past their token expiry or their last reported
             // close time do not count: their agent may be gone without a word
             // (its gateway keeps its own count and refuses beyond the cap).

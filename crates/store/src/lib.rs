@@ -203,6 +203,29 @@ impl Store {
     }
 }
 
+/// Transactions that write. On SQLite, `BEGIN IMMEDIATE` takes the write
+/// lock up front: a transaction that reads before it writes then waits for
+/// other writers (busy_timeout) instead of failing with SQLITE_BUSY when
+/// its read lock cannot be upgraded.
+pub(crate) trait BeginWrite {
+    type Db: sqlx::Database;
+    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, Self::Db>>;
+}
+
+impl BeginWrite for SqlitePool {
+    type Db = sqlx::Sqlite;
+    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Sqlite>> {
+        self.begin_with("BEGIN IMMEDIATE").await
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Db = sqlx::Postgres;
+    async fn begin_write(&self) -> sqlx::Result<sqlx::Transaction<'static, sqlx::Postgres>> {
+        self.begin().await
+    }
+}
+
 /// SQL put together from this crate's constant fragments (column lists,
 /// joins), never from input: input always goes through `bind`.
 fn trusted(sql: String) -> sqlx::AssertSqlSafe<String> {

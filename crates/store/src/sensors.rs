@@ -3,7 +3,7 @@
 
 use ironrack_core::{SEL_KEEP, SelEntry, SensorReading, SensorStatus};
 
-use crate::{Result, Store, on_pool};
+use crate::{BeginWrite, Result, Store, on_pool};
 
 /// A server's stored set and when it was read (`None`: never).
 #[derive(Debug, Clone, PartialEq)]
@@ -39,7 +39,7 @@ impl Store {
         readings: &[SensorReading],
     ) -> Result<bool> {
         on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let claimed = sqlx::query(
                 "UPDATE servers SET sensors_read_at = $2 WHERE id = $1 \
                  AND (sensors_read_at IS NULL OR sensors_read_at <= $2)")
@@ -103,7 +103,7 @@ impl Store {
     ) -> Result<bool> {
         let kept = &entries[entries.len().saturating_sub(SEL_KEEP)..];
         on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let claimed = sqlx::query(
                 "UPDATE servers SET sel_read_at = $2 WHERE id = $1 \
                  AND (sel_read_at IS NULL OR sel_read_at <= $2)")

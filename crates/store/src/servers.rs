@@ -1,7 +1,7 @@
 use ironrack_core::PowerState;
 use zeroize::Zeroizing;
 
-use crate::{Page, Result, Store, StoreError, now_ms, on_pool, trusted};
+use crate::{BeginWrite, Page, Result, Store, StoreError, now_ms, on_pool, trusted};
 
 /// A server as everyone but its site agent sees it: the BMC password is
 /// absent, only whether one is set.
@@ -231,7 +231,7 @@ impl Store {
         // Insert, then seal the password with the new id as associated data,
         // in one transaction: nothing half-written, nothing in clear.
         let id = on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let (id,): (i64,) = sqlx::query_as(
                 "INSERT INTO servers (name, site_id, tenant_id, macs, bmc_driver, bmc_address, bmc_port, \
                  bmc_username, bmc_options, created_at, updated_at) \
@@ -354,6 +354,21 @@ impl Store {
         let plain = self.secrets.open(&sealed, &password_aad(server_id))?;
         let text = String::from_utf8(plain.to_vec()).map_err(|_| crate::SecretError::Decrypt)?;
         Ok(Some(Zeroizing::new(text)))
+    }
+
+    /// Records observed power states in one transaction (a burst of
+    /// results costs one commit); later entries for a server win.
+    pub async fn set_power_states(&self, states: &[(i64, PowerState)]) -> Result<()> {
+        let now = now_ms();
+        on_pool!(self, p => {
+            let mut tx = p.begin_write().await?;
+            for (server_id, state) in states {
+                sqlx::query("UPDATE servers SET power_state = $2, power_observed_at = $3 WHERE id = $1")
+                    .bind(server_id).bind(state.as_str()).bind(now).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
     }
 
     pub async fn set_power_state(&self, server_id: i64, state: PowerState) -> Result<()> {

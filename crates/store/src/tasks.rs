@@ -1,7 +1,7 @@
 use ironrack_core::{TaskEvent, TaskEventKind, TaskState};
 
 use crate::audit::insert_audit;
-use crate::{NewAudit, Page, Result, Store, StoreError, now_ms, on_pool, trusted};
+use crate::{BeginWrite, NewAudit, Page, Result, Store, StoreError, now_ms, on_pool, trusted};
 
 #[derive(Debug, Clone)]
 pub struct Task {
@@ -99,7 +99,7 @@ impl Store {
         let now = now_ms();
         let params = t.params.to_string();
         let id = on_pool!(self, p => {
-            let mut tx = p.begin().await?;
+            let mut tx = p.begin_write().await?;
             let (id,): (i64,) = sqlx::query_as(
                 "INSERT INTO tasks (server_id, tenant_id, site_id, kind, params, state, created_by, created_at) \
                  VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7) RETURNING id")
@@ -179,16 +179,35 @@ impl Store {
     /// Applies an agent's event. Returns the task as it is afterwards, and
     /// whether the event changed anything (false for a redelivered event).
     pub async fn apply_task_event(&self, ev: &TaskEvent) -> Result<(Task, bool)> {
+        let changed = self.apply_task_events(std::slice::from_ref(ev)).await?;
+        let task = self
+            .task(ev.task_id)
+            .await?
+            .ok_or(StoreError::NotFound("task"))?;
+        Ok((task, changed.first().copied().unwrap_or(false)))
+    }
+
+    /// Applies agents' task events in one transaction, so a burst costs one
+    /// commit. Says per event whether it changed its task: a repeated or
+    /// stale event (seq already seen, task finished), one for a task that no
+    /// longer exists, or one the state machine refuses changes nothing.
+    pub async fn apply_task_events(&self, evs: &[TaskEvent]) -> Result<Vec<bool>> {
         let now = now_ms();
         let changed = on_pool!(self, p => {
-            let mut tx = p.begin().await?;
-            let cur: Option<(String, i64)> = sqlx::query_as("SELECT state, last_seq FROM tasks WHERE id = $1")
-                .bind(ev.task_id).fetch_optional(&mut *tx).await?;
-            let (state, last_seq) = cur.ok_or(StoreError::NotFound("task"))?;
-            let state = TaskState::parse(&state).unwrap_or(TaskState::Failed);
-            if ev.seq <= last_seq || state.is_terminal() {
-                false
-            } else {
+            let mut tx = p.begin_write().await?;
+            let mut changed = Vec::with_capacity(evs.len());
+            for ev in evs {
+                let cur: Option<(String, i64)> = sqlx::query_as("SELECT state, last_seq FROM tasks WHERE id = $1")
+                    .bind(ev.task_id).fetch_optional(&mut *tx).await?;
+                let Some((state, last_seq)) = cur else {
+                    changed.push(false);
+                    continue;
+                };
+                let state = TaskState::parse(&state).unwrap_or(TaskState::Failed);
+                if ev.seq <= last_seq || state.is_terminal() {
+                    changed.push(false);
+                    continue;
+                }
                 let (to, result, error) = match &ev.what {
                     TaskEventKind::Started | TaskEventKind::Progress { .. } => (TaskState::Running, None, None),
                     TaskEventKind::Succeeded { result } => (TaskState::Succeeded, Some(result.to_string()), None),
@@ -196,7 +215,14 @@ impl Store {
                 };
                 // A failure may arrive for a task that never reported start
                 // (e.g. no driver); everything else follows the state machine.
-                let to = state.transition(to)?;
+                let to = match state.transition(to) {
+                    Ok(to) => to,
+                    Err(e) => {
+                        tracing::warn!(task = ev.task_id, seq = ev.seq, error = %e, "task event ignored");
+                        changed.push(false);
+                        continue;
+                    }
+                };
                 sqlx::query(
                     "UPDATE tasks SET state = $2, last_seq = $3, result = COALESCE($4, result), \
                      error = COALESCE($5, error), \
@@ -210,15 +236,32 @@ impl Store {
                         .bind(ev.task_id).bind(ev.seq).bind(now).bind(message)
                         .execute(&mut *tx).await?;
                 }
-                tx.commit().await?;
-                true
+                changed.push(true);
             }
+            tx.commit().await?;
+            changed
         });
-        let task = self
-            .task(ev.task_id)
-            .await?
-            .ok_or(StoreError::NotFound("task"))?;
-        Ok((task, changed))
+        Ok(changed)
+    }
+
+    /// The tasks with these ids that exist, in id order.
+    pub async fn tasks_by_ids(&self, ids: &[i64]) -> Result<Vec<Task>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let list = (1..=ids.len())
+            .map(|i| format!("${i}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!("{SELECT} WHERE t.id IN ({list}) ORDER BY t.id");
+        let rows: Vec<Row> = on_pool!(self, p => {
+            let mut q = sqlx::query_as(trusted(sql));
+            for id in ids {
+                q = q.bind(*id);
+            }
+            q.fetch_all(p).await?
+        });
+        Ok(rows.into_iter().map(Task::from).collect())
     }
 
     /// Records that the bus took the task.

@@ -256,6 +256,10 @@ pub(crate) async fn publish(state: &AppState, task: &Task, server: &Server) -> R
             "the task bus is unavailable; the task stays queued",
         )
     })?;
-    state.store.mark_task_published(task.id).await?;
+    // Only a durable bus's record matters at restart (an in-process queue
+    // is gone then, and every unfinished task is handed out again).
+    if state.tasks.durable() {
+        state.store.mark_task_published(task.id).await?;
+    }
     Ok(())
 }
