@@ -68,6 +68,12 @@ pub struct IpmiArgs {
     /// Run the command on every BMC of FILE: lines `host[:port] [user pass]`.
     #[arg(long, value_name = "FILE")]
     hosts: Option<PathBuf>,
+    /// With --hosts: run the command N times over the same sessions (one
+    /// login per host, a few shared UDP sockets), print the last round's
+    /// results and each round's wall and CPU time on stderr. Shows what a
+    /// long-running agent pays per round once its sessions are open.
+    #[arg(long, value_name = "N", default_value_t = 1, requires = "hosts")]
+    rounds: u32,
     /// The ipmitool command words, e.g. `power status`.
     #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true)]
     command: Vec<String>,
@@ -491,6 +497,9 @@ pub async fn run(args: IpmiArgs) -> anyhow::Result<()> {
         let text = std::fs::read_to_string(file)
             .with_context(|| format!("cannot read {}", file.display()))?;
         let targets = parse_hosts(&text, args.port, args.user.as_deref(), password.as_deref())?;
+        if args.rounds > 1 {
+            return fan_out_rounds(&args, targets, cmd).await;
+        }
         return fan_out(&args, targets, cmd).await;
     }
     let host = args.host.clone().unwrap_or_default();
@@ -558,6 +567,105 @@ async fn fan_out(args: &IpmiArgs, targets: Vec<Target>, cmd: Cmd) -> anyhow::Res
         bail!("{failed} of {} hosts failed", targets.len());
     }
     Ok(())
+}
+
+/// `--rounds N`: every host's session is opened once on a shared engine and
+/// reused by each round; round 1 includes the logins (cold), the others
+/// do not (warm).
+async fn fan_out_rounds(args: &IpmiArgs, targets: Vec<Target>, cmd: Cmd) -> anyhow::Result<()> {
+    let engine = Arc::new(
+        ironrack_ipmi::Engine::bind(std::net::Ipv4Addr::UNSPECIFIED.into(), 4)
+            .await
+            .context("binding the UDP sockets")?,
+    );
+    let slots = Arc::new(tokio::sync::Semaphore::new(64));
+    let cmd = Arc::new(cmd);
+    let mut sessions: Vec<Option<Session>> = targets.iter().map(|_| None).collect();
+    let mut last: Vec<Result<Output, String>> = Vec::new();
+    for round in 1..=args.rounds {
+        let (t0, cpu0) = (std::time::Instant::now(), process_cpu());
+        let mut tasks = Vec::new();
+        for (t, slot) in targets.iter().zip(sessions.iter_mut()) {
+            let cfg = args.config(&t.host, t.port, &t.user, &t.password)?;
+            let (slots, cmd, engine, session) =
+                (slots.clone(), cmd.clone(), engine.clone(), slot.take());
+            tasks.push(tokio::spawn(async move {
+                let _permit = slots.acquire_owned().await;
+                let mut s = match session {
+                    Some(s) => s,
+                    None => engine
+                        .connect(cfg)
+                        .await
+                        .map_err(|e| (None, e.to_string()))?,
+                };
+                match execute(&mut s, &cmd).await {
+                    Ok(out) => Ok((s, out)),
+                    Err(e) => Err((Some(s), e.to_string())),
+                }
+            }));
+        }
+        last.clear();
+        for (task, slot) in tasks.into_iter().zip(sessions.iter_mut()) {
+            match task.await {
+                Ok(Ok((s, out))) => {
+                    *slot = Some(s);
+                    last.push(Ok(out));
+                }
+                Ok(Err((s, e))) => {
+                    *slot = s;
+                    last.push(Err(e));
+                }
+                Err(e) => last.push(Err(e.to_string())),
+            }
+        }
+        let failed = last.iter().filter(|r| r.is_err()).count();
+        eprintln!(
+            "round {round}: {} hosts, {failed} failed, {:.1} ms wall, {} ms CPU",
+            targets.len(),
+            t0.elapsed().as_secs_f64() * 1000.0,
+            process_cpu().saturating_sub(cpu0).as_millis()
+        );
+    }
+    for s in sessions.into_iter().flatten() {
+        let _ = s.close().await;
+    }
+    let mut failed = 0;
+    for (t, r) in targets.iter().zip(last) {
+        match r {
+            Ok(o) if args.json => println!(
+                "{}",
+                json!({ "host": t.label, "ok": true, "result": o.json })
+            ),
+            Ok(o) => o.text.lines().for_each(|l| println!("{}: {l}", t.label)),
+            Err(e) => {
+                failed += 1;
+                if args.json {
+                    println!("{}", json!({ "host": t.label, "ok": false, "error": e }));
+                } else {
+                    println!("{}: Error: {e}", t.label);
+                }
+            }
+        }
+    }
+    if failed > 0 {
+        bail!("{failed} of {} hosts failed", targets.len());
+    }
+    Ok(())
+}
+
+/// User + system CPU time of this process so far (from /proc; Linux's
+/// USER_HZ is 100 on every architecture we ship for).
+fn process_cpu() -> std::time::Duration {
+    let ticks = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|stat| {
+            // Fields after the command name, which is in parentheses.
+            let rest = stat.rsplit_once(')')?.1;
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
+        })
+        .unwrap_or(0);
+    std::time::Duration::from_millis(ticks * 10)
 }
 
 #[cfg(test)]
