@@ -997,6 +997,14 @@ async fn tokens_tenants_kinds_and_caps(db: common::Db) {
         Some(401),
         "a token works once"
     );
+    // The console page's protocol gets the reason in a close frame instead
+    // (browsers hide an HTTP refusal behind code 1006).
+    let mut refused = connect(c["ws_url"].as_str().unwrap(), Some("ironrack.console.v1"))
+        .await
+        .expect("v1 clients are told why in a close frame");
+    let (code, reason) = refused.until_closed().await;
+    assert_eq!(code, 4001, "{reason}");
+    assert!(reason.contains("token"), "{reason}");
     let full = open_console(&s, &op, srv, json!({"kind": "vnc"}))
         .await
         .expect(409);

@@ -411,10 +411,34 @@ fn problem(status: StatusCode, detail: &str) -> Response {
         .into_response()
 }
 
+/// A refused upgrade. Browsers hide an HTTP refusal of a WebSocket upgrade
+/// behind close code 1006, so a client of our own protocol (the console
+/// page) gets the upgrade and an immediate close 4001 with the reason;
+/// other clients get the HTTP problem.
+fn refuse(ws: WebSocketUpgrade, v1: bool, status: StatusCode, detail: String) -> Response {
+    if !v1 {
+        return problem(status, &detail);
+    }
+    ws.protocols([PROTOCOL_V1])
+        .on_upgrade(move |mut socket| async move {
+            let mut reason = detail;
+            while reason.len() > 123 {
+                reason.pop();
+            }
+            let _ = socket
+                .send(Message::Close(Some(CloseFrame {
+                    code: 4001,
+                    reason: Utf8Bytes::from(reason),
+                })))
+                .await;
+        })
+}
+
 async fn upgrade(
     State(gw): State<Gateway>,
     Path(id): Path<String>,
     Query(q): Query<TokenQuery>,
+    headers: axum::http::HeaderMap,
     ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> Response {
     // Not an upgrade: say so without spending the token.
@@ -422,13 +446,21 @@ async fn upgrade(
         Ok(ws) => ws,
         Err(e) => return e.into_response(),
     };
+    let v1 = headers
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|p| p.trim() == PROTOCOL_V1);
     let Ok(session) = id.parse::<SessionId>() else {
-        return problem(StatusCode::NOT_FOUND, "no such console session");
+        return refuse(ws, v1, StatusCode::NOT_FOUND, "no such console session".into());
     };
     let Some(token) = q.token.filter(|t| !t.is_empty()) else {
-        return problem(
+        return refuse(
+            ws,
+            v1,
             StatusCode::UNAUTHORIZED,
-            "the console token is missing: add ?token=<token from POST /api/v1/servers/{id}/console>",
+            "the console token is missing: add ?token=<token from POST /api/v1/servers/{id}/console>".into(),
         );
     };
     let admission = gw
@@ -437,9 +469,9 @@ async fn upgrade(
     let admission = match admission {
         Ok(a) => a,
         Err(e @ RedeemError::Invalid) => {
-            return problem(StatusCode::UNAUTHORIZED, &e.to_string());
+            return refuse(ws, v1, StatusCode::UNAUTHORIZED, e.to_string());
         }
-        Err(e @ RedeemError::Expired) => return problem(StatusCode::GONE, &e.to_string()),
+        Err(e @ RedeemError::Expired) => return refuse(ws, v1, StatusCode::GONE, e.to_string()),
     };
     ws.protocols([PROTOCOL_V1, PROTOCOL_BINARY])
         .max_message_size(4 << 20)
