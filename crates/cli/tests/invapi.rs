@@ -136,6 +136,48 @@ async fn invapi_calls(s: Server) {
         "AsyncKey not found"
     );
 
+    // A slow BMC: the first check comes while the task runs. A broken one:
+    // the final answer carries the error in the same shape.
+    let slow = s
+        .post(
+            "/api/v1/servers",
+            &admin,
+            json!({"name": "slow1", "site": "local", "tenant": "acme",
+                   "bmc": {"driver": "fake", "address": "10.0.0.8", "username": "x",
+                           "options": {"delay_ms": 5000}}}),
+        )
+        .await
+        .expect(201)["id"]
+        .as_i64()
+        .unwrap();
+    let key = queue(&s, &cust, "on", slow, None).await;
+    assert_eq!(check(&s, &key).await.1, json!({"result": "Not ready"}));
+    assert_eq!(final_answer(&s, &key).await["result"], "OK");
+    let broken = s
+        .post(
+            "/api/v1/servers",
+            &admin,
+            json!({"name": "broken1", "site": "local", "tenant": "acme",
+                   "bmc": {"driver": "fake", "address": "10.0.0.9", "username": "x",
+                           "options": {"fail": "BMC did not answer"}}}),
+        )
+        .await
+        .expect(201)["id"]
+        .as_i64()
+        .unwrap();
+    let key = queue(&s, &cust, "on", broken, None).await;
+    let failed = final_answer(&s, &key).await;
+    assert!(
+        failed["result"]
+            .as_str()
+            .unwrap()
+            .contains("BMC did not answer"),
+        "{failed}"
+    );
+    assert_eq!(failed["context"]["location"], "local");
+    assert_eq!(failed["key"], key.as_str());
+    refused(check(&s, &key).await, 404);
+
     // status reads the state; the token may come as a bearer header too.
     let resp = s
         .http
