@@ -324,9 +324,113 @@ async fn invapi_calls(s: Server) {
         json!({"result": "OK", "action": "stop_novnc", "closed": 1})
     );
     wait_console(&s, &cust, &session, "closed").await;
+    // INVAPI's console-server route on the gateway: the novnc key, the
+    // target's IP and a close URL redirect to the console page; the close
+    // URL is called when the session ends. Any mismatch is the same 404.
+    let (close_url, mut close_calls) = close_url_listener().await;
+    let (st, c) = eq(
+        &s,
+        &[
+            ("action", "novnc"),
+            ("token", &cust),
+            ("id", &id),
+            ("pin", PIN),
+        ],
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{c}");
+    let session = c["session"].as_str().unwrap().to_owned();
+    let key = c["url"]
+        .as_str()
+        .unwrap()
+        .split("#token=")
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    let host = vnc.rsplit_once(':').unwrap().0;
+    let no_redirect = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let route = |ip: &str, key: &str, session: &str| {
+        format!(
+            "{}/api/v1/server/{ip}/skey/{key}/{session}/closeurl/{}",
+            s.url,
+            percent_encode(&close_url)
+        )
+    };
+    for url in [
+        route("10.9.9.9", &key, &session),
+        route(host, "irc_not-the-key", &session),
+        route(host, &key, "999999"),
+    ] {
+        let r = no_redirect.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::NOT_FOUND, "{url}");
+    }
+    let r = no_redirect
+        .get(route(host, &key, &session))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FOUND);
+    let location = r.headers()["location"].to_str().unwrap();
+    assert!(
+        location.ends_with(&format!("/console/?id={session}#token={key}")),
+        "{location}"
+    );
+    // The route did not use the token: the page's WebSocket still can.
+    let (_ws, _) = tokio_tungstenite::connect_async(c["ws_url"].as_str().unwrap())
+        .await
+        .expect("the token is still unused");
+    wait_console(&s, &cust, &session, "live").await;
+    let (_, stopped) = eq(
+        &s,
+        &[("action", "stop_novnc"), ("token", &cust), ("id", &id)],
+    )
+    .await;
+    assert_eq!(stopped["closed"], 1, "{stopped}");
+    let call = tokio::time::timeout(Duration::from_secs(30), close_calls.recv())
+        .await
+        .expect("the close URL is called")
+        .unwrap();
+    assert!(call.starts_with("GET /closed?session=abc "), "{call}");
+
     // The white_ip was recorded with the session.
     let audit = s.get("/api/v1/audit?limit=200", &admin).await.expect(200);
     assert!(audit.to_string().contains("white_ip:192.0.2.10"), "{audit}");
+}
+
+/// Everything but RFC 3986 unreserved characters as %XX.
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// A local HTTP listener that records the request line of each call.
+async fn close_url_listener() -> (String, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/closed?session=abc", l.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok((mut c, _)) = l.accept().await {
+            let mut buf = vec![0u8; 4096];
+            let n = c.read(&mut buf).await.unwrap_or(0);
+            let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let _ = tx.send(text.lines().next().unwrap_or("").to_owned());
+            let _ = c
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                .await;
+        }
+    });
+    (url, rx)
 }
 
 async fn wait_console(s: &Server, token: &str, id: &str, state: &str) -> Value {
