@@ -128,8 +128,17 @@ async fn invapi_calls(s: Server) {
     assert_eq!(done["debug"], "Chassis Power is on");
     assert_eq!(done["key"], key.as_str());
     assert!(done["scope"].as_str().unwrap().contains("box1"), "{done}");
-    // The key is gone after its final answer.
-    let gone = refused(check(&s, &key).await, 404);
+    // The key is gone after its final answer (the check also comes as a
+    // form POST).
+    let resp = s
+        .http
+        .post(format!("{}/eq_callback.php", s.url))
+        .form(&[("action", "check"), ("key", key.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let r = s.reply(resp).await;
+    let gone = refused((r.status, r.body), 404);
     assert_eq!(gone, "AsyncKey not found");
     assert_eq!(
         refused(check(&s, "00112233445566778899aabbccddeeff").await, 404),
@@ -398,6 +407,16 @@ async fn invapi_calls(s: Server) {
     // The white_ip was recorded with the session.
     let audit = s.get("/api/v1/audit?limit=200", &admin).await.expect(200);
     assert!(audit.to_string().contains("white_ip:192.0.2.10"), "{audit}");
+    // Power actions are audited as the API's are, with the caller; polling
+    // checks leave nothing.
+    let entries = audit["items"].as_array().unwrap();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["action"] == "server.power.reset" && e["user"] == "cust"),
+        "{audit}"
+    );
+    assert!(!audit.to_string().contains("eq_callback"), "{audit}");
 }
 
 /// Everything but RFC 3986 unreserved characters as %XX.
