@@ -65,9 +65,11 @@ impl axum::response::IntoResponse for AuditNote {
 
 pub async fn record_writes(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let method = req.method().clone();
-    // Login audits itself: it knows the username even when it fails.
+    // Login audits itself: it knows the username even when it fails. An
+    // INVAPI callback check only reads (scripts poll it by POST too).
     if matches!(method, Method::GET | Method::HEAD | Method::OPTIONS)
         || req.uri().path() == "/api/v1/auth/login"
+        || req.uri().path() == crate::routes::INVAPI_CALLBACK_PATH
     {
         return next.run(req).await;
     }

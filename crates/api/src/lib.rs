@@ -163,6 +163,8 @@ pub fn router(state: AppState) -> Router {
             async move { axum::Json(doc.as_ref().clone()) }
         }),
     )
+    // INVAPI compatibility (outside /api/v1 and the OpenAPI document).
+    .merge(routes::invapi_router())
     .fallback(|| async { Problem::not_found("route") })
     .layer(axum::middleware::from_fn_with_state(
         state.clone(),
@@ -176,6 +178,8 @@ pub fn router(state: AppState) -> Router {
         state.clone(),
         routes::resolve_caller,
     ))
+    // Before the caller is resolved: INVAPI sends its token as a form field.
+    .layer(axum::middleware::from_fn(routes::invapi_token_from_form))
     .layer(DefaultBodyLimit::max(BODY_LIMIT))
     .with_state(state)
 }

@@ -139,7 +139,8 @@ struct SolJoined {
 struct Runtime {
     kind: Kind,
     target: Target,
-    close_url: Option<String>,
+    /// Set at open, or later by INVAPI's console-server route.
+    close_url: Mutex<Option<String>>,
     control: broadcast::Sender<Control>,
     sol: OnceCell<Result<SolHub, String>>,
     last_status: Mutex<Option<Instant>>,
@@ -216,7 +217,7 @@ impl Gateway {
             Arc::new(Runtime {
                 kind,
                 target: s.target,
-                close_url: s.close_url,
+                close_url: Mutex::new(s.close_url),
                 control: broadcast::channel(16).0,
                 sol: OnceCell::new(),
                 last_status: Mutex::new(None),
@@ -268,10 +269,12 @@ impl Gateway {
         }
     }
 
-    /// The routes: `/console/ws/{id}`. Merge into any router.
+    /// The routes: `/console/ws/{id}`, and INVAPI's console-server route.
+    /// Merge into any router.
     pub fn router<S>(&self) -> Router<S> {
         Router::new()
             .route("/console/ws/{id}", axum::routing::get(upgrade))
+            .route(INVAPI_ROUTE, axum::routing::get(invapi_console))
             .with_state(self.clone())
     }
 
@@ -376,7 +379,12 @@ impl Gateway {
             detail,
             at_ms: self.unix_ms(Instant::now()),
         });
-        if let Some(url) = rt.close_url.clone() {
+        let close_url = rt
+            .close_url
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(url) = close_url {
             let http = self.shared.http.clone();
             tokio::spawn(async move {
                 match http.get(&url).send().await {
@@ -476,6 +484,65 @@ async fn upgrade(
     ws.protocols([PROTOCOL_V1, PROTOCOL_BINARY])
         .max_message_size(4 << 20)
         .on_upgrade(move |socket| async move { gw.serve(socket, admission).await })
+}
+
+/// INVAPI's console-server route. Here `key` is the console token of a
+/// session opened through the API (or `eq.php action=novnc`), `id` that
+/// session's id, `ip` the host of its target and `url` (percent-encoded, or
+/// the rest of the path) the close URL to call when it ends. Answers with a
+/// redirect to the console page; the token stays unused until the page
+/// connects. Any mismatch is the same 404.
+const INVAPI_ROUTE: &str = "/api/v1/server/{ip}/skey/{key}/{id}/closeurl/{*url}";
+
+fn target_host(t: &Target) -> &str {
+    match t {
+        Target::Vnc { addr, .. } => addr
+            .rsplit_once(':')
+            .map_or(addr.as_str(), |(h, _)| h)
+            .trim_start_matches('[')
+            .trim_end_matches(']'),
+        Target::Sol(c) => &c.host,
+    }
+}
+
+async fn invapi_console(
+    State(gw): State<Gateway>,
+    Path((ip, key, id, url)): Path<(String, String, String, String)>,
+) -> Response {
+    let unknown = || {
+        problem(
+            StatusCode::NOT_FOUND,
+            "no such console session, or the key is not its unused console token",
+        )
+    };
+    let Ok(session) = id.parse::<SessionId>() else {
+        return unknown();
+    };
+    let known = gw
+        .registry()
+        .owner_token_unused(session, &token_hash(&key), Instant::now());
+    let Some(rt) = gw.runtime(session).filter(|_| known) else {
+        return unknown();
+    };
+    if target_host(&rt.target) != ip {
+        return unknown();
+    }
+    let url_ok = (url.starts_with("http://") || url.starts_with("https://"))
+        && url.len() <= 2048
+        && url.parse::<axum::http::Uri>().is_ok();
+    if !url_ok {
+        return problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "closeurl must be an http:// or https:// URL of at most 2048 bytes (percent-encoded in the path)",
+        );
+    }
+    *rt.close_url.lock().unwrap_or_else(|p| p.into_inner()) = Some(url);
+    let base = gw.public_base().trim_end_matches('/');
+    let location = format!("{base}/console/?id={session}#token={key}");
+    match header::HeaderValue::from_str(&location) {
+        Ok(v) => (StatusCode::FOUND, [(header::LOCATION, v)]).into_response(),
+        Err(_) => unknown(),
+    }
 }
 
 /// How a viewer's connection ended.

@@ -321,6 +321,15 @@ impl Registry {
         true
     }
 
+    /// Whether `hash` is an unused, unexpired one-time token of `session`
+    /// with the owner's rights; does not use it.
+    pub fn owner_token_unused(&self, session: SessionId, hash: &TokenHash, now: Instant) -> bool {
+        let (Some(t), Some(e)) = (self.tokens.get(hash), self.sessions.get(&session)) else {
+            return false;
+        };
+        t.session == session && t.view_only == e.s.view_only && t.expires.is_some_and(|x| now < x)
+    }
+
     /// Uses a token once. A token for another session is refused and stays
     /// unused (it was not the holder who erred).
     pub fn redeem(
@@ -495,6 +504,25 @@ mod tests {
             }
         );
         assert_eq!(r.redeem(1, &h, t0 + S), Err(RedeemError::Invalid));
+    }
+
+    #[test]
+    fn owner_token_check_does_not_use_the_token() {
+        let t0 = Instant::now();
+        let mut r = Registry::new();
+        r.register(session(1, "tok", "bmc1"), t0).unwrap();
+        r.register(session(2, "other", "bmc1"), t0).unwrap();
+        let h = token_hash("tok");
+        assert!(r.owner_token_unused(1, &h, t0));
+        assert!(!r.owner_token_unused(2, &h, t0), "another session's token");
+        assert!(!r.owner_token_unused(1, &token_hash("nope"), t0));
+        assert!(!r.owner_token_unused(1, &h, t0 + 61 * S), "expired");
+        // A view-only join token is not the owner's.
+        assert!(r.add_token(1, token_hash("viewer"), true, Some(t0 + 60 * S)));
+        assert!(!r.owner_token_unused(1, &token_hash("viewer"), t0));
+        // Checking left it usable; once used it is gone.
+        r.redeem(1, &h, t0 + S).unwrap();
+        assert!(!r.owner_token_unused(1, &h, t0 + S));
     }
 
     #[test]

@@ -25,6 +25,7 @@ use sqlx::sqlite::{
 mod agents;
 mod audit;
 mod consoles;
+mod invapi;
 mod secret;
 mod sensors;
 mod servers;
@@ -41,6 +42,7 @@ pub mod testing;
 pub use agents::{AgentSeen, IdempotentResponse};
 pub use audit::{AuditEntry, NewAudit};
 pub use consoles::{ConsoleSession, NewConsoleSession, ServerConsole};
+pub use invapi::InvapiCallback;
 pub use secret::{SecretBox, SecretError};
 pub use sensors::Observed;
 pub use servers::{BmcRecord, NewServer, Server, ServerFilter, ServerUpdate};

@@ -3,6 +3,7 @@
 
 mod audit_log;
 mod consoles;
+mod invapi;
 mod sensors;
 mod servers;
 mod session;
@@ -27,6 +28,10 @@ use crate::dto::Health;
 use crate::{AppState, Problem};
 
 pub(crate) use consoles::apply_change as apply_console_change;
+pub(crate) use invapi::{
+    CALLBACK_PATH as INVAPI_CALLBACK_PATH, router as invapi_router,
+    token_from_form as invapi_token_from_form,
+};
 
 pub fn all(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
     router
