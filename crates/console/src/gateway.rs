@@ -461,7 +461,12 @@ async fn upgrade(
         .flat_map(|v| v.split(','))
         .any(|p| p.trim() == PROTOCOL_V1);
     let Ok(session) = id.parse::<SessionId>() else {
-        return refuse(ws, v1, StatusCode::NOT_FOUND, "no such console session".into());
+        return refuse(
+            ws,
+            v1,
+            StatusCode::NOT_FOUND,
+            "no such console session".into(),
+        );
     };
     let Some(token) = q.token.filter(|t| !t.is_empty()) else {
         return refuse(
