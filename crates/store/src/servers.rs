@@ -258,6 +258,12 @@ impl Store {
         Ok(row.map(Server::from))
     }
 
+    pub async fn count_servers(&self) -> Result<i64> {
+        let n: (i64,) =
+            on_pool!(self, p => sqlx::query_as("SELECT COUNT(*) FROM servers").fetch_one(p).await?);
+        Ok(n.0)
+    }
+
     pub async fn list_servers(&self, f: &ServerFilter) -> Result<Page<Server>> {
         let limit = f.limit.clamp(1, 1000);
         let (sql, binds) = list_query(f, self.backend(), limit);
