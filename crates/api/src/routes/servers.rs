@@ -151,8 +151,8 @@ pub async fn list(
     Ok(Json(Paged {
         items: page
             .items
-            .iter()
-            .map(|s| ServerOut::new(s, staff))
+            .into_iter()
+            .map(|s| ServerOut::from_owned(s, staff))
             .collect(),
         next_cursor: cursor_out(page.next_cursor),
     }))
