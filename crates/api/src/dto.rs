@@ -502,7 +502,7 @@ impl ServerOut {
             site: s.site_name,
             tenant: s.tenant_name,
             macs: s.macs,
-            bmc: staff.then(|| BmcOut {
+            bmc: staff.then_some(BmcOut {
                 driver: bmc.driver,
                 address: bmc.address,
                 port: bmc.port,
