@@ -47,15 +47,20 @@ log "starting $N ipmi_sim BMCs on 127.0.1.1-$N:623"
 for i in $(seq "$N"); do echo "127.0.1.$i"; done >"$WORK/hosts"
 SIM_PIDS=$(cat "$WORK"/bmcs/bmc*/pid)
 
-# CPU seconds of the simulators so far (schedstat: ns on CPU, exact; the
-# tick-based /proc/PID/stat rounds each tiny process down to 0).
+# CPU seconds of the simulators so far: each ipmi_sim's own time
+# (schedstat: ns on CPU, exact) plus that of the children it reaped — the
+# chassis_control script it forks for power and boot queries (cutime +
+# cstime in /proc/PID/stat, in 10 ms ticks).
 sim_cpu() {
-    local ns=0 pid a
+    local ns=0 ticks=0 pid a f
     for pid in $SIM_PIDS; do
         read -r a _ <"/proc/$pid/schedstat" 2>/dev/null || continue
         ns=$((ns + a))
+        f=$(cut -d')' -f2 "/proc/$pid/stat" 2>/dev/null) || continue
+        set -- $f
+        ticks=$((ticks + ${14} + ${15}))
     done
-    echo "scale=3; $ns / 1000000000" | bc
+    echo "scale=3; $ns / 1000000000 + $ticks / 100" | bc
 }
 
 ROWS=()
@@ -109,7 +114,7 @@ IPMITOOL_WALL=$LAST_WALL
 
 ratio() { echo "scale=2; $1 / $2" | bc; }
 echo
-echo "Power status of $N ipmi_sim BMCs, cipher suite 3; 'sims CPU' = CPU the $N ipmi_sim processes burnt during the row"
+echo "Power status of $N ipmi_sim BMCs, cipher suite 3; 'sims CPU' = CPU the $N ipmi_sim processes and their chassis_control scripts burnt during the row"
 printf '| %-34s | %10s | %10s | %9s | %5s |\n' tool wall "client CPU" "sims CPU" "on"
 for r in "${ROWS[@]}"; do echo "$r"; done
 echo
