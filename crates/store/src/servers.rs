@@ -253,6 +253,17 @@ impl Store {
 
     pub async fn server(&self, id: i64) -> Result<Option<Server>> {
         let sql = format!("{SELECT} WHERE s.id = $1");
+        if let Some(readers) = &self.readers {
+            let row = readers
+                .run(move |c| {
+                    use rusqlite::OptionalExtension;
+                    c.prepare_cached(&sql)?
+                        .query_row([id], Row::from_sqlite)
+                        .optional()
+                })
+                .await?;
+            return Ok(row.map(Server::from));
+        }
         let row: Option<Row> =
             on_pool!(self, p => sqlx::query_as(trusted(sql)).bind(id).fetch_optional(p).await?);
         Ok(row.map(Server::from))
@@ -352,8 +363,22 @@ impl Store {
 
     /// The BMC password in clear, for the site agent that drives the BMC.
     pub async fn bmc_password(&self, server_id: i64) -> Result<Option<Zeroizing<String>>> {
-        let row: Option<(Option<Vec<u8>>,)> = on_pool!(self, p => sqlx::query_as(
-            "SELECT bmc_password FROM servers WHERE id = $1").bind(server_id).fetch_optional(p).await?);
+        const SQL: &str = "SELECT bmc_password FROM servers WHERE id = $1";
+        let row: Option<(Option<Vec<u8>>,)> = match &self.readers {
+            Some(readers) => {
+                readers
+                    .run(move |c| {
+                        use rusqlite::OptionalExtension;
+                        c.prepare_cached(SQL)?
+                            .query_row([server_id], |r| Ok((r.get(0)?,)))
+                            .optional()
+                    })
+                    .await?
+            }
+            None => {
+                on_pool!(self, p => sqlx::query_as(SQL).bind(server_id).fetch_optional(p).await?)
+            }
+        };
         let Some((Some(sealed),)) = row else {
             return Ok(None);
         };

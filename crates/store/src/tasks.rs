@@ -117,6 +117,35 @@ impl Store {
 
     pub async fn task(&self, id: i64) -> Result<Option<Task>> {
         let sql = format!("{SELECT} WHERE t.id = $1");
+        if let Some(readers) = &self.readers {
+            let row = readers
+                .run(move |c| {
+                    use rusqlite::OptionalExtension;
+                    c.prepare_cached(&sql)?
+                        .query_row([id], |r| {
+                            Ok(Row {
+                                id: r.get(0)?,
+                                server_id: r.get(1)?,
+                                server_name: r.get(2)?,
+                                tenant_id: r.get(3)?,
+                                site_id: r.get(4)?,
+                                kind: r.get(5)?,
+                                params: r.get(6)?,
+                                state: r.get(7)?,
+                                result: r.get(8)?,
+                                error: r.get(9)?,
+                                created_by: r.get(10)?,
+                                created_at: r.get(11)?,
+                                started_at: r.get(12)?,
+                                finished_at: r.get(13)?,
+                                last_seq: r.get(14)?,
+                            })
+                        })
+                        .optional()
+                })
+                .await?;
+            return Ok(row.map(Task::from));
+        }
         let row: Option<Row> =
             on_pool!(self, p => sqlx::query_as(trusted(sql)).bind(id).fetch_optional(p).await?);
         Ok(row.map(Task::from))
