@@ -8,7 +8,8 @@
 //! - Times are Unix milliseconds; ids are 64-bit integers.
 //! - BMC passwords enter and leave only through `SecretBox`: the database
 //!   never holds them in clear, and no listing returns them.
-//! - On SQLite, the hottest reads (token lookup, server pages) go through
+//! - On SQLite, the hottest reads (token lookup, server pages, single
+//!   servers and tasks) go through
 //!   read-only rusqlite connections (`sqlite_reads`) with the same SQL text;
 //!   every write goes through sqlx.
 //! - Writes that belong together (a task and its audit entry, a server and
