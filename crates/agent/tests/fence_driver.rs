@@ -6,13 +6,12 @@
 #[path = "../../ipmi/tests/common/mod.rs"]
 mod common;
 
-use std::time::Duration;
+mod lab;
+use lab::{Lab, succeeded};
 
-use ironrack_agent::{Agent, Drivers};
-use ironrack_bus::{BmcTarget, Event, InProcessBus, TaskRequest};
-use ironrack_core::{PowerState, TaskEvent, TaskEventKind};
+use ironrack_bus::{BmcTarget, Event};
+use ironrack_core::{PowerState, TaskEventKind};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 
 const AGENT: &str = "/usr/sbin/fence_ipmilan";
 
@@ -24,73 +23,6 @@ fn target(port: u16, password: &str, options: Value) -> BmcTarget {
         username: common::USER.into(),
         password: Some(password.into()),
         options,
-    }
-}
-
-/// An agent on an in-process bus; tasks in, terminal outcomes out.
-struct Lab {
-    bus: InProcessBus,
-    events: mpsc::UnboundedReceiver<Event>,
-    next_id: i64,
-}
-
-impl Lab {
-    fn new() -> Lab {
-        let bus = InProcessBus::new();
-        let events = bus.take_events().unwrap();
-        tokio::spawn(
-            Agent::new("lab", Drivers::default(), bus.event_sender())
-                .run(bus.consume_site("lab").unwrap()),
-        );
-        Lab {
-            bus,
-            events,
-            next_id: 0,
-        }
-    }
-
-    async fn run(
-        &mut self,
-        kind: &str,
-        params: Value,
-        bmc: BmcTarget,
-    ) -> (Vec<Event>, TaskEventKind) {
-        self.next_id += 1;
-        self.bus
-            .publish_task(TaskRequest {
-                task_id: self.next_id,
-                server_id: 42,
-                site: "lab".into(),
-                kind: kind.into(),
-                params,
-                bmc,
-            })
-            .unwrap();
-        let mut seen = Vec::new();
-        loop {
-            let ev = tokio::time::timeout(Duration::from_secs(180), self.events.recv())
-                .await
-                .expect("task finishes")
-                .expect("bus open");
-            seen.push(ev.clone());
-            if let Event::Task(TaskEvent {
-                what: what @ (TaskEventKind::Succeeded { .. } | TaskEventKind::Failed { .. }),
-                ..
-            }) = ev
-            {
-                return (seen, what);
-            }
-        }
-    }
-
-    async fn power(&mut self, action: &str, bmc: BmcTarget) -> (Vec<Event>, TaskEventKind) {
-        self.run("power", json!({ "action": action }), bmc).await
-    }
-}
-
-fn succeeded(action: &str, power: &str) -> TaskEventKind {
-    TaskEventKind::Succeeded {
-        result: json!({ "action": action, "power": power }),
     }
 }
 

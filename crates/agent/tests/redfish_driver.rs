@@ -3,17 +3,18 @@
 //! bcrypt htpasswd). Skipped with a notice if sushy-emulator is missing
 //! (`pip install sushy-tools`).
 
+mod lab;
+use lab::{Lab, succeeded};
+
 use std::io::Write;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use ironrack_agent::{Agent, Drivers};
-use ironrack_bus::{BmcTarget, Event, InProcessBus, TaskRequest};
-use ironrack_core::{PowerState, TaskEvent, TaskEventKind};
+use ironrack_bus::{BmcTarget, Event};
+use ironrack_core::{PowerState, TaskEventKind};
 use serde_json::{Value, json};
-use tokio::sync::mpsc;
 
 const USER: &str = "admin";
 const PASSWORD: &str = "s3cret-pw";
@@ -218,73 +219,6 @@ impl Sushy {
             .get_json(&format!("/redfish/v1/Systems/{SYSTEM_UUID}"))
             .await
             .unwrap()
-    }
-}
-
-/// An agent on an in-process bus; tasks in, terminal outcomes out.
-struct Lab {
-    bus: InProcessBus,
-    events: mpsc::UnboundedReceiver<Event>,
-    next_id: i64,
-}
-
-impl Lab {
-    fn new() -> Lab {
-        let bus = InProcessBus::new();
-        let events = bus.take_events().unwrap();
-        tokio::spawn(
-            Agent::new("lab", Drivers::default(), bus.event_sender())
-                .run(bus.consume_site("lab").unwrap()),
-        );
-        Lab {
-            bus,
-            events,
-            next_id: 0,
-        }
-    }
-
-    async fn run(
-        &mut self,
-        kind: &str,
-        params: Value,
-        bmc: BmcTarget,
-    ) -> (Vec<Event>, TaskEventKind) {
-        self.next_id += 1;
-        self.bus
-            .publish_task(TaskRequest {
-                task_id: self.next_id,
-                server_id: 42,
-                site: "lab".into(),
-                kind: kind.into(),
-                params,
-                bmc,
-            })
-            .unwrap();
-        let mut seen = Vec::new();
-        loop {
-            let ev = tokio::time::timeout(Duration::from_secs(120), self.events.recv())
-                .await
-                .expect("task finishes")
-                .expect("bus open");
-            seen.push(ev.clone());
-            if let Event::Task(TaskEvent {
-                what: what @ (TaskEventKind::Succeeded { .. } | TaskEventKind::Failed { .. }),
-                ..
-            }) = ev
-            {
-                return (seen, what);
-            }
-        }
-    }
-
-    async fn power(&mut self, action: &str, bmc: BmcTarget) -> (Vec<Event>, TaskEventKind) {
-        self.run("power", json!({ "action": action }), bmc).await
-    }
-}
-
-fn succeeded(action: &str, power: &str) -> TaskEventKind {
-    TaskEventKind::Succeeded {
-        result: json!({ "action": action, "power": power }),
     }
 }
 

@@ -459,6 +459,29 @@ fn owner_or_staff(caller: &Caller, c: &ConsoleSession) -> Result<(), Problem> {
     }
 }
 
+/// A session that is not closed, that the caller opened (or staff), and its
+/// server: what killing it or joining it needs.
+async fn live_console_of_owner(
+    state: &AppState,
+    caller: &Caller,
+    id: &str,
+) -> Result<(ConsoleSession, ironrack_store::Server), Problem> {
+    let c = visible_console(state, caller, id).await?;
+    owner_or_staff(caller, &c)?;
+    if c.state == "closed" {
+        return Err(Problem::conflict(
+            "id",
+            format!("console session {} is already closed", c.id),
+        ));
+    }
+    let server = state
+        .store
+        .server(c.server_id)
+        .await?
+        .ok_or_else(|| Problem::not_found("console session"))?;
+    Ok((c, server))
+}
+
 #[derive(Deserialize, utoipa::IntoParams)]
 pub struct ConsoleQuery {
     /// Include closed sessions (newest first).
@@ -510,19 +533,7 @@ pub async fn kill(
     Source(source): Source,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, Problem> {
-    let c = visible_console(&state, &caller, &id).await?;
-    owner_or_staff(&caller, &c)?;
-    if c.state == "closed" {
-        return Err(Problem::conflict(
-            "id",
-            format!("console session {} is already closed", c.id),
-        ));
-    }
-    let server = state
-        .store
-        .server(c.server_id)
-        .await?
-        .ok_or_else(|| Problem::not_found("console session"))?;
+    let (c, server) = live_console_of_owner(&state, &caller, &id).await?;
     let params = serde_json::json!({ "session_id": c.id });
     let outcome = run_task(
         &state,
@@ -561,19 +572,7 @@ pub async fn add_viewer(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<impl IntoResponse, Problem> {
-    let c = visible_console(&state, &caller, &id).await?;
-    owner_or_staff(&caller, &c)?;
-    if c.state == "closed" {
-        return Err(Problem::conflict(
-            "id",
-            format!("console session {} is closed", c.id),
-        ));
-    }
-    let server = state
-        .store
-        .server(c.server_id)
-        .await?
-        .ok_or_else(|| Problem::not_found("console session"))?;
+    let (c, server) = live_console_of_owner(&state, &caller, &id).await?;
     let (token, token_hash) = new_token();
     let ttl = state.config.console.token_ttl;
     let params = serde_json::json!({ "session_id": c.id });
