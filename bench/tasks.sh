@@ -116,8 +116,39 @@ function response(status, headers, body)
 end
 EOF
 
+# CPU seconds (user + system, 10 ms ticks) burnt so far by the processes
+# whose PIDs are given, including children they reaped (PostgreSQL
+# backends that ended).
+cpu_of() {
+    local ticks=0 pid f
+    for pid in "$@"; do
+        f=$(cut -d')' -f2 "/proc/$pid/stat" 2>/dev/null) || continue
+        set -- $f
+        ticks=$((ticks + ${12} + ${13} + ${14} + ${15}))
+    done
+    echo "$ticks"
+}
+
+# Component name and its PIDs, one "name pid..." per line, for the CPU
+# breakdown: what each part of the path costs per task.
+components() {
+    if [[ $1 == amqp ]]; then
+        echo "controller $CTL_PID"
+        echo "agent $AGENT_PID"
+    else
+        echo "ironrack $IR_PIDS"
+    fi
+    local pg rabbit
+    # The backends serving the bench database, and the WAL writer.
+    pg=$(pgrep -f "postgres: .*($PG_DB|walwriter)" | tr '\n' ' ')
+    [[ -n $pg && $1 == amqp ]] && echo "postgres $pg"
+    rabbit=$(pgrep -f beam.smp | tr '\n' ' ')
+    [[ -n $rabbit && $1 == amqp ]] && echo "rabbitmq $rabbit"
+}
+
 # run_mode NAME SQL_CMD: seeds servers, fires TASKS, waits, prints a row.
 RESULTS=()
+CPU_ROWS=()
 fire_and_measure() {
     local name=$1 sql=$2 site=$3
     log "$name: creating $SERVERS fake servers at site $site"
@@ -128,6 +159,9 @@ fire_and_measure() {
     done
     local threads=2 per=$((TASKS / 2))
     log "$name: $TASKS power-status tasks ($CONNS connections)"
+    local -A cpu0=()
+    local comp pids
+    while read -r comp pids; do cpu0[$comp]=$(cpu_of $pids); done < <(components "$MODE")
     # wrk runs for its whole -d even after every thread stopped at its
     # share: watch the store and stop it (by PID) once all are accepted.
     wrk -t$threads -c"$CONNS" -d600s -s "$WORK/power.lua" "$URL" -- "$WORK/ids" "$per" "$TOKEN" \
@@ -141,6 +175,7 @@ fire_and_measure() {
         kill -0 "$wrk_pid" 2>/dev/null || break
         sleep 0.25
     done
+    WRK_TICKS=$(cpu_of "$wrk_pid")
     kill "$wrk_pid" 2>/dev/null || true
     wait "$wrk_pid" 2>/dev/null || true
     [[ -s $WORK/$name.wrk.err ]] && { log "$name: refused requests:"; head -5 "$WORK/$name.wrk.err" >&2; }
@@ -151,11 +186,24 @@ fire_and_measure() {
         [[ $left == 0 ]] && break
         sleep 0.25
     done
+    # Per task, over the whole run (firing and finishing): CPU ms of each part.
+    local line="" total_ms=0 ms
+    while read -r comp pids; do
+        ms=$(( ($(cpu_of $pids) - ${cpu0[$comp]}) * 10 * 1000 / TASKS ))
+        line+="$comp $((ms / 1000)).$(printf '%03d' $((ms % 1000))) ms, "
+        total_ms=$((total_ms + ms))
+    done < <(components "$MODE")
+    ms=$((WRK_TICKS * 10 * 1000 / TASKS))
+    CPU_ROWS+=("$name: CPU per task: ${line}together $((total_ms / 1000)).$(printf '%03d' $((total_ms % 1000))) ms (wrk ~$((ms / 1000)).$(printf '%03d' $((ms % 1000))) ms) -> at most ~$((2000000 / (total_ms > 0 ? total_ms : 1))) tasks/s on 2 cores")
     local rate p50 p99 failed
     rate=$($sql "select round(count(*) * 1000.0 / (max(finished_at) - min(created_at))) from tasks")
     p50=$($sql "select finished_at - created_at from tasks order by 1 limit 1 offset (select count(*) * 50 / 100 from tasks)")
     p99=$($sql "select finished_at - created_at from tasks order by 1 limit 1 offset (select count(*) * 99 / 100 from tasks)")
     failed=$($sql "select count(*) from tasks where state <> 'succeeded'")
+    if ((failed > 0)); then
+        log "$name: tasks that did not succeed (state, error, count):"
+        $sql "select state, coalesce(error, ''), count(*) from tasks where state <> 'succeeded' group by 1, 2" >&2
+    fi
     local verdict=MISS
     ((${rate%.*} >= T_RATE)) && verdict=PASS
     RESULTS+=("$(printf '| %-34s | %6s | %9s | %7s ms | %7s ms | %6s | %s |' \
@@ -170,6 +218,7 @@ for mode in $MODES; do
         "$BIN" serve --data-dir "$DIR" --listen "127.0.0.1:$PORT" --admin-password "$PW" \
             --log warn >"$WORK/inproc.log" 2>&1 &
         PIDS+=($!)
+        MODE=inproc IR_PIDS=$!
         wait_health "$PORT" $! "$WORK/inproc.log"
         URL=http://127.0.0.1:$PORT
         TOKEN=$(curl -fsS "$URL/api/v1/auth/login" -H 'Content-Type: application/json' \
@@ -185,6 +234,7 @@ for mode in $MODES; do
             --database-url "postgres://$PG_USER@$PG_HOST/$PG_DB" --amqp "$AMQP" --amqp-prefix "$PREFIX" \
             --log warn >"$WORK/controller.log" 2>&1 &
         PIDS+=($!)
+        CTL_PID=$!
         wait_health "$PORT" $! "$WORK/controller.log"
         URL=http://127.0.0.1:$PORT
         TOKEN=$(curl -fsS "$URL/api/v1/auth/login" -H 'Content-Type: application/json' \
@@ -193,6 +243,7 @@ for mode in $MODES; do
         "$BIN" agent --site bench --name bench-agent --amqp "$AMQP" --amqp-prefix "$PREFIX" \
             --log warn >"$WORK/agent.log" 2>&1 &
         PIDS+=($!)
+        MODE=amqp AGENT_PID=$!
         fire_and_measure "RabbitMQ bus, PostgreSQL" "psql -h $PG_HOST -U $PG_USER -d $PG_DB -qtAc" bench
         ;;
     *) die "unknown mode $mode (inproc, amqp)" ;;
@@ -203,5 +254,6 @@ echo
 echo "$TASKS power-status tasks, $SERVERS fake servers, wrk -t2 -c$CONNS; target >= $T_RATE tasks/s"
 printf '| %-34s | %6s | %9s | %10s | %10s | %6s | %s |\n' mode tasks "tasks/s" "p50" "p99" "failed" ""
 for r in "${RESULTS[@]}"; do echo "$r"; done
+for r in "${CPU_ROWS[@]}"; do echo "$r"; done
 echo "tasks/s = tasks / (last finished_at - first created_at); latency = finished_at - created_at per task (store clock, ms)."
 echo "Reproduce: IRONRACK_BIN=... TASKS=$TASKS SERVERS=$SERVERS CONNS=$CONNS MODES=\"$MODES\" bench/tasks.sh"

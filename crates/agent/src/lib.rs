@@ -104,65 +104,89 @@ impl Agent {
 
 /// Reports events for one task: started, then succeeded or failed. Errs
 /// only when the final event could not be published.
+/// How long a task may run before the agent reports it started.
+const QUIET_START: std::time::Duration = std::time::Duration::from_millis(100);
+
 async fn run_task(
     drivers: &Drivers,
     console: Option<&ironrack_console::Gateway>,
     events: &EventSender,
     task: TaskRequest,
 ) -> Result<(), ironrack_bus::BusError> {
-    let report = |seq, what| {
-        events.send(Event::Task(TaskEvent {
+    let task_event = |seq, what| {
+        Event::Task(TaskEvent {
             task_id: task.task_id,
             seq,
             what,
-        }))
+        })
     };
-    // A lost "started" is harmless: the final event carries the outcome.
-    let _ = report(1, TaskEventKind::Started).await;
-    let outcome = match task.kind.as_str() {
-        "power" => run_power(drivers, events, &task).await,
-        "boot_device" => run_boot_device(drivers, &task).await,
-        "virtual_media" => drivers.virtual_media(&task.bmc, &task.params).await,
-        "sensors" => observe::sensors(drivers, events, &task).await?,
-        "sel" => observe::sel(drivers, events, &task).await?,
-        "bmc_reset" => observe::bmc_reset(drivers, &task).await?,
-        k if k.starts_with("console.") => console::run(console, &task).await,
-        other => Err(DriverError::Unsupported(format!("task kind `{other}`"))),
+    // What the task observed (a power state) travels with its final event,
+    // so a broker confirms both in one round trip.
+    let mut observed = Vec::new();
+    let work = async {
+        match task.kind.as_str() {
+            "power" => run_power(drivers, &mut observed, &task).await,
+            "boot_device" => Ok(run_boot_device(drivers, &task).await),
+            "virtual_media" => Ok(drivers.virtual_media(&task.bmc, &task.params).await),
+            "sensors" => observe::sensors(drivers, events, &task).await,
+            "sel" => observe::sel(drivers, events, &task).await,
+            "bmc_reset" => observe::bmc_reset(drivers, &task).await,
+            k if k.starts_with("console.") => Ok(console::run(console, &task).await),
+            other => Ok(Err(DriverError::Unsupported(format!("task kind `{other}`")))),
+        }
     };
-    match outcome {
-        Ok(result) => report(2, TaskEventKind::Succeeded { result }).await,
+    // A task that ends within QUIET_START reports only its result (the
+    // store takes a result as implying the start): one message less per task
+    // on the bus, and nobody could have watched it run. A slower task says
+    // "started" while the driver goes on; losing that only hides progress.
+    let outcome = {
+        tokio::pin!(work);
+        tokio::select! {
+            done = &mut work => done,
+            _ = tokio::time::sleep(QUIET_START) => {
+                tokio::join!(events.send(task_event(1, TaskEventKind::Started)), &mut work).1
+            }
+        }
+    };
+    let last = match outcome? {
+        Ok(result) => TaskEventKind::Succeeded { result },
         Err(e) => {
             tracing::warn!(task = task.task_id, server = task.server_id, error = %e, "task failed");
-            report(
-                2,
-                TaskEventKind::Failed {
-                    error: e.to_string(),
-                },
-            )
-            .await
+            TaskEventKind::Failed {
+                error: e.to_string(),
+            }
         }
-    }
+    };
+    observed.push(task_event(2, last));
+    events.send_all(observed).await
 }
 
 async fn run_power(
     drivers: &Drivers,
-    events: &EventSender,
+    observed: &mut Vec<Event>,
     task: &TaskRequest,
-) -> Result<serde_json::Value, DriverError> {
-    let action = task
+) -> Result<Result<serde_json::Value, DriverError>, ironrack_bus::BusError> {
+    let Some(action) = task
         .params
         .get("action")
         .and_then(|a| a.as_str())
         .and_then(PowerAction::parse)
-        .ok_or_else(|| DriverError::BadRequest("power task without a valid `action`".into()))?;
-    let state = drivers.power(task.server_id, &task.bmc, action).await?;
-    let _ = events
-        .send(Event::Power {
-            server_id: task.server_id,
-            state,
-        })
-        .await;
-    Ok(serde_json::json!({ "action": action.as_str(), "power": state.as_str() }))
+    else {
+        return Ok(Err(DriverError::BadRequest(
+            "power task without a valid `action`".into(),
+        )));
+    };
+    let state = match drivers.power(task.server_id, &task.bmc, action).await {
+        Ok(state) => state,
+        Err(e) => return Ok(Err(e)),
+    };
+    observed.push(Event::Power {
+        server_id: task.server_id,
+        state,
+    });
+    Ok(Ok(
+        serde_json::json!({ "action": action.as_str(), "power": state.as_str() }),
+    ))
 }
 
 async fn run_boot_device(
@@ -248,6 +272,32 @@ mod tests {
                 result: serde_json::json!({"action": "status", "power": "on"})
             }
         );
+    }
+
+    #[tokio::test]
+    async fn only_slow_tasks_report_their_start() {
+        let bus = InProcessBus::new();
+        let mut events = bus.take_events().unwrap();
+        tokio::spawn(
+            Agent::new("lab", Drivers::default(), bus.event_sender())
+                .run(bus.consume_site("lab").unwrap()),
+        );
+        let started = |seen: &[Event]| {
+            seen.iter().any(|e| {
+                matches!(e, Event::Task(TaskEvent { what: TaskEventKind::Started, seq: 1, .. }))
+            })
+        };
+        bus.publish_task(power(1, "status", serde_json::json!({})))
+            .unwrap();
+        let (seen, _) = next_terminal(&mut events).await;
+        assert!(!started(&seen), "a quick task reports only its result: {seen:?}");
+
+        bus.publish_task(power(2, "status", serde_json::json!({"delay_ms": 400})))
+            .unwrap();
+        let (seen, _) = next_terminal(&mut events).await;
+        assert!(started(&seen), "a slow task says it started: {seen:?}");
+        // Its observation travels right before the result, after the start.
+        assert!(matches!(seen[seen.len() - 2], Event::Power { .. }), "{seen:?}");
     }
 
     #[tokio::test]

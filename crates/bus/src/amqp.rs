@@ -62,6 +62,11 @@ const BACKOFF_CAP: Duration = Duration::from_secs(5);
 
 const JSON: &str = "application/json";
 
+/// The least prefetch window of the events consumer: the controller applies
+/// what it holds in one transaction (up to 256 events, `api::apply_events`),
+/// so a smaller window would cap those batches and add commits.
+const EVENTS_PREFETCH: u16 = 256;
+
 #[derive(Clone, Debug)]
 pub struct AmqpConfig {
     /// e.g. `amqp://guest:guest@127.0.0.1:5672/%2f` (never logged as is).
@@ -220,7 +225,7 @@ impl AmqpBus {
             .map_err(|e| {
                 BusError::Unreachable(format!("consuming {}: {e}", source.queue(&core.cfg)))
             })?;
-        let (tx, rx) = mpsc::channel(usize::from(core.cfg.prefetch.max(1)));
+        let (tx, rx) = mpsc::channel(usize::from(source.prefetch(&core.cfg)));
         tokio::spawn(run_consumer(core, source, tx, first));
         Ok(rx)
     }
@@ -236,12 +241,25 @@ impl AmqpBus {
         message_id: Option<String>,
     ) -> Result<(), BusError> {
         let payload = serde_json::to_vec(message).map_err(|e| BusError::Codec(e.to_string()))?;
-        let mut properties = BasicProperties::default()
-            .with_content_type(JSON.into())
-            .with_delivery_mode(2);
+        let mut properties = persistent_json();
         if let Some(id) = message_id {
             properties = properties.with_message_id(id.into());
         }
+        self.publish_confirmed(&exchange, site, &[(routing_key, payload, properties)])
+            .await
+    }
+
+    /// Publishes `messages` in order on one link, then waits for all their
+    /// confirms: one round trip to the broker for the lot. A failure
+    /// publishes the whole lot again on the next link (receivers must
+    /// tolerate duplicates, as with any redelivery), until
+    /// [`PUBLISH_DEADLINE`].
+    async fn publish_confirmed(
+        &self,
+        exchange: &str,
+        site: Option<&str>,
+        messages: &[(String, Vec<u8>, BasicProperties)],
+    ) -> Result<(), BusError> {
         let core = self.core();
         if let Some(site) = site {
             core.remember_site(site);
@@ -252,21 +270,11 @@ impl AmqpBus {
             let Some(link) = core.wait_link(deadline).await else {
                 return Err(core.unreachable());
             };
-            let outcome = try_publish(
-                &core.cfg,
-                &link,
-                &exchange,
-                &routing_key,
-                site,
-                &payload,
-                properties.clone(),
-            )
-            .await;
-            let error = match outcome {
+            let error = match try_publish(&core.cfg, &link, exchange, site, messages).await {
                 Ok(()) => return Ok(()),
                 Err(e) => e,
             };
-            tracing::debug!(%routing_key, link = link.generation, error = %error, "publish not confirmed; retrying");
+            tracing::debug!(%exchange, link = link.generation, error = %error, "publish not confirmed; retrying");
             let pause = backoff(attempt).min(BACKOFF_CAP);
             attempt = attempt.saturating_add(1);
             if Instant::now() + pause >= deadline || *core.shutdown.borrow() {
@@ -275,6 +283,26 @@ impl AmqpBus {
             tokio::time::sleep(pause).await;
         }
     }
+}
+
+/// Properties of every message: JSON, persistent (delivery mode 2).
+fn persistent_json() -> BasicProperties {
+    BasicProperties::default()
+        .with_content_type(JSON.into())
+        .with_delivery_mode(2)
+}
+
+/// The routing key of an event, by kind.
+fn event_key(event: &Event) -> String {
+    let kind = match event {
+        Event::Task(_) => "task",
+        Event::Power { .. } => "power",
+        Event::Sensors { .. } => "sensors",
+        Event::Sel { .. } => "sel",
+        Event::Console { .. } => "console",
+        Event::Heartbeat { .. } => "heartbeat",
+    };
+    format!("event.{kind}")
 }
 
 impl TaskPublisher for AmqpBus {
@@ -306,24 +334,22 @@ impl TaskPublisher for AmqpBus {
 
 impl EventPublisher for AmqpBus {
     fn publish_event(&self, event: Event) -> BoxFuture<Result<(), BusError>> {
+        self.publish_events(vec![event])
+    }
+
+    fn publish_events(&self, events: Vec<Event>) -> BoxFuture<Result<(), BusError>> {
         let bus = self.clone();
         Box::pin(async move {
-            let kind = match &event {
-                Event::Task(_) => "task",
-                Event::Power { .. } => "power",
-                Event::Sensors { .. } => "sensors",
-                Event::Sel { .. } => "sel",
-                Event::Console { .. } => "console",
-                Event::Heartbeat { .. } => "heartbeat",
-            };
-            bus.publish_json(
-                bus.core().cfg.events_exchange(),
-                format!("event.{kind}"),
-                None,
-                &event,
-                None,
-            )
-            .await
+            let messages = events
+                .iter()
+                .map(|event| {
+                    let payload =
+                        serde_json::to_vec(event).map_err(|e| BusError::Codec(e.to_string()))?;
+                    Ok((event_key(event), payload, persistent_json()))
+                })
+                .collect::<Result<Vec<_>, BusError>>()?;
+            let exchange = bus.core().cfg.events_exchange();
+            bus.publish_confirmed(&exchange, None, &messages).await
         })
     }
 }
@@ -566,15 +592,15 @@ async fn bind_queue(
     .await
 }
 
-/// One attempt on one link.
+/// One attempt on one link: every message sent in order, then every
+/// confirm awaited (the broker confirms a channel's messages in order, so
+/// they arrive together).
 async fn try_publish(
     cfg: &AmqpConfig,
     link: &Link,
     exchange: &str,
-    routing_key: &str,
     site: Option<&str>,
-    payload: &[u8],
-    properties: BasicProperties,
+    messages: &[(String, Vec<u8>, BasicProperties)],
 ) -> Result<(), BusError> {
     let unreachable = |e: lapin::Error| BusError::Unreachable(e.to_string());
     if let Some(site) = site {
@@ -595,34 +621,42 @@ async fn try_publish(
                 .insert(site.to_owned());
         }
     }
-    let confirm = link
-        .publisher
-        .basic_publish(
-            ShortString::from(exchange),
-            ShortString::from(routing_key),
-            BasicPublishOptions {
-                mandatory: true,
-                ..BasicPublishOptions::default()
-            },
-            payload,
-            properties,
-        )
-        .await
-        .map_err(unreachable)?;
-    let confirmation = tokio::time::timeout(CONFIRM_TIMEOUT, confirm)
-        .await
-        .map_err(|_| BusError::NotConfirmed(format!("no confirm within {CONFIRM_TIMEOUT:?}")))?
-        .map_err(|e| BusError::NotConfirmed(e.to_string()))?;
-    if !confirmation.is_ack() {
-        return Err(BusError::NotConfirmed(
-            "the broker refused the message".into(),
-        ));
+    let mut confirms = Vec::with_capacity(messages.len());
+    for (routing_key, payload, properties) in messages {
+        let confirm = link
+            .publisher
+            .basic_publish(
+                ShortString::from(exchange),
+                ShortString::from(routing_key.as_str()),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..BasicPublishOptions::default()
+                },
+                payload,
+                properties.clone(),
+            )
+            .await
+            .map_err(unreachable)?;
+        confirms.push(confirm);
     }
-    if let Some(returned) = confirmation.take_message() {
-        return Err(BusError::NotConfirmed(format!(
-            "unroutable ({} {})",
-            returned.reply_code, returned.reply_text
-        )));
+    for confirm in confirms {
+        let confirmation = tokio::time::timeout(CONFIRM_TIMEOUT, confirm)
+            .await
+            .map_err(|_| {
+                BusError::NotConfirmed(format!("no confirm within {CONFIRM_TIMEOUT:?}"))
+            })?
+            .map_err(|e| BusError::NotConfirmed(e.to_string()))?;
+        if !confirmation.is_ack() {
+            return Err(BusError::NotConfirmed(
+                "the broker refused the message".into(),
+            ));
+        }
+        if let Some(returned) = confirmation.take_message() {
+            return Err(BusError::NotConfirmed(format!(
+                "unroutable ({} {})",
+                returned.reply_code, returned.reply_text
+            )));
+        }
     }
     Ok(())
 }
@@ -634,6 +668,14 @@ enum Source {
 }
 
 impl Source {
+    /// Unacknowledged deliveries held at once.
+    fn prefetch(&self, cfg: &AmqpConfig) -> u16 {
+        match self {
+            Source::Site(_) => cfg.prefetch.max(1),
+            Source::Events => cfg.prefetch.max(EVENTS_PREFETCH),
+        }
+    }
+
     fn queue(&self, cfg: &AmqpConfig) -> String {
         match self {
             Source::Site(site) => cfg.task_queue(site),
@@ -662,7 +704,7 @@ async fn open_consumer(
         Source::Events => declare_topology(cfg, &channel).await?,
     }
     channel
-        .basic_qos(cfg.prefetch.max(1), BasicQosOptions::default())
+        .basic_qos(source.prefetch(cfg), BasicQosOptions::default())
         .await?;
     let consumer = channel
         .basic_consume(

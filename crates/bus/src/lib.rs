@@ -354,6 +354,19 @@ impl InProcessBus {
 /// after its confirm).
 pub trait EventPublisher: Send + Sync {
     fn publish_event(&self, event: Event) -> BoxFuture<Result<(), BusError>>;
+
+    /// Publishes `events` in this order and returns once the transport holds
+    /// all of them. A broker may have them all in flight at once (one round
+    /// trip instead of one per event); this default sends one by one.
+    fn publish_events(&self, events: Vec<Event>) -> BoxFuture<Result<(), BusError>> {
+        let each: Vec<_> = events.into_iter().map(|e| self.publish_event(e)).collect();
+        Box::pin(async move {
+            for sent in each {
+                sent.await?;
+            }
+            Ok(())
+        })
+    }
 }
 
 /// What an agent holds to report events.
@@ -367,6 +380,15 @@ impl EventSender {
 
     pub async fn send(&self, event: Event) -> Result<(), BusError> {
         self.0.publish_event(event).await
+    }
+
+    /// Sends `events` in order; returns once all are held by the transport.
+    pub async fn send_all(&self, events: Vec<Event>) -> Result<(), BusError> {
+        match events.len() {
+            0 => Ok(()),
+            1 => self.send(events.into_iter().next().expect("one event")).await,
+            _ => self.0.publish_events(events).await,
+        }
     }
 }
 

@@ -620,10 +620,12 @@ async fn fan_out_rounds(args: &IpmiArgs, targets: Vec<Target>, cmd: Cmd) -> anyh
         }
         let failed = last.iter().filter(|r| r.is_err()).count();
         eprintln!(
-            "round {round}: {} hosts, {failed} failed, {:.1} ms wall, {} ms CPU",
+            "round {round}: {} hosts, {failed} failed, {:.1} ms wall, {} ms CPU, {} open sessions, RSS {:.1} MB",
             targets.len(),
             t0.elapsed().as_secs_f64() * 1000.0,
-            process_cpu().saturating_sub(cpu0).as_millis()
+            process_cpu().saturating_sub(cpu0).as_millis(),
+            sessions.iter().flatten().count(),
+            resident_kib() as f64 / 1024.0
         );
     }
     for s in sessions.into_iter().flatten() {
@@ -655,6 +657,17 @@ async fn fan_out_rounds(args: &IpmiArgs, targets: Vec<Target>, cmd: Cmd) -> anyh
 
 /// User + system CPU time of this process so far (from /proc; Linux's
 /// USER_HZ is 100 on every architecture we ship for).
+/// This process's resident memory (VmRSS), in KiB; 0 where unknown.
+fn resident_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+            line.split_whitespace().nth(1)?.parse().ok()
+        })
+        .unwrap_or(0)
+}
+
 fn process_cpu() -> std::time::Duration {
     let ticks = std::fs::read_to_string("/proc/self/stat")
         .ok()

@@ -21,7 +21,26 @@ pub enum LabCommand {
         /// TCP address of the host's serial port for SOL.
         #[arg(long)]
         serial: Option<SocketAddr>,
+        /// Run this many BMCs in this one process, on consecutive IPv4
+        /// addresses from `--listen`'s (127.0.2.1, 127.0.2.2, ...; same port):
+        /// a rack for benches without a process per BMC.
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+        count: u32,
     },
+}
+
+/// The `i`-th address from `first`: the IPv4 address counted up, same port.
+fn nth_address(first: SocketAddr, i: u32) -> anyhow::Result<SocketAddr> {
+    if i == 0 {
+        return Ok(first);
+    }
+    let std::net::IpAddr::V4(ip) = first.ip() else {
+        anyhow::bail!("--count above 1 needs an IPv4 --listen address");
+    };
+    let n = u32::from(ip)
+        .checked_add(i)
+        .context("--count runs past 255.255.255.255")?;
+    Ok(SocketAddr::new(std::net::Ipv4Addr::from(n).into(), first.port()))
 }
 
 pub async fn run(cmd: LabCommand) -> anyhow::Result<()> {
@@ -31,20 +50,52 @@ pub async fn run(cmd: LabCommand) -> anyhow::Result<()> {
             user,
             password,
             serial,
+            count,
         } => {
-            let mut cfg = ironrack_ipmi::bmc::BmcConfig::new(&user, password.as_bytes());
-            cfg.serial = serial;
-            let server = ironrack_ipmi::bmc::Server::bind(listen, cfg)
-                .await
-                .with_context(|| format!("cannot listen on {listen}"))?;
-            eprintln!(
-                "virtual BMC on udp {} (user {user}; cipher suites 17, 3)",
-                server.local_addr()?
-            );
+            let mut servers = tokio::task::JoinSet::new();
+            for i in 0..count {
+                let addr = nth_address(listen, i)?;
+                let mut cfg = ironrack_ipmi::bmc::BmcConfig::new(&user, password.as_bytes());
+                cfg.serial = serial;
+                let server = ironrack_ipmi::bmc::Server::bind(addr, cfg)
+                    .await
+                    .with_context(|| format!("cannot listen on {addr}"))?;
+                if i == 0 || i + 1 == count {
+                    eprintln!(
+                        "virtual BMC on udp {} (user {user}; cipher suites 17, 3)",
+                        server.local_addr()?
+                    );
+                }
+                servers.spawn(server.run());
+            }
+            if count > 2 {
+                eprintln!("{count} virtual BMCs in all");
+            }
             tokio::select! {
-                r = server.run() => r.context("BMC stopped"),
+                r = servers.join_next() => match r {
+                    Some(Ok(r)) => r.context("BMC stopped"),
+                    Some(Err(e)) => Err(e).context("BMC stopped"),
+                    None => Ok(()),
+                },
                 _ = tokio::signal::ctrl_c() => Ok(()),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counted_addresses_step_through_octets() {
+        let first: SocketAddr = "127.0.2.255:623".parse().unwrap();
+        assert_eq!(nth_address(first, 0).unwrap(), first);
+        assert_eq!(
+            nth_address(first, 2).unwrap(),
+            "127.0.3.1:623".parse::<SocketAddr>().unwrap()
+        );
+        assert!(nth_address("[::1]:623".parse().unwrap(), 1).is_err());
+        assert!(nth_address("255.255.255.255:623".parse().unwrap(), 1).is_err());
     }
 }

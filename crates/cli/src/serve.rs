@@ -251,8 +251,9 @@ pub struct AmqpArgs {
     /// Prefix of exchange and queue names (one per ironrack installation).
     #[arg(long, env = "IRONRACK_AMQP_PREFIX", default_value = "ironrack")]
     amqp_prefix: String,
-    /// Unacknowledged tasks or events held at once per consumer.
-    #[arg(long, default_value_t = 32)]
+    /// Unacknowledged tasks held at once by an agent (it runs up to 64 at
+    /// a time); the controller's event consumer holds at least 256.
+    #[arg(long, default_value_t = 64)]
     prefetch: u16,
     /// A message delivered this many times without success goes to the
     /// dead-letter queue.

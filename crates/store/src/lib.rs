@@ -24,6 +24,7 @@ use sqlx::sqlite::{
 };
 
 mod agents;
+mod group;
 mod audit;
 mod consoles;
 mod invapi;
@@ -71,6 +72,9 @@ pub enum StoreError {
     Db(#[from] sqlx::Error),
     #[error("database read: {0}")]
     Reader(String),
+    /// A write shared with other requests (group commit) failed.
+    #[error("database write: {0}")]
+    Write(String),
     #[error("migrating the database: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
 }
@@ -112,6 +116,9 @@ pub struct Store {
     secrets: SecretBox,
     /// SQLite only: connections for hot reads (see `sqlite_reads`).
     readers: Option<std::sync::Arc<sqlite_reads::Readers>>,
+    /// New tasks, and tasks the bus took, written together (`group.rs`).
+    task_writes: std::sync::Arc<tasks::TaskWrites>,
+    published: std::sync::Arc<tasks::PublishedMarks>,
 }
 
 impl std::fmt::Debug for sqlite_reads::Readers {
@@ -185,6 +192,8 @@ impl Store {
             pool,
             secrets,
             readers,
+            task_writes: Default::default(),
+            published: Default::default(),
         })
     }
 

@@ -1,6 +1,7 @@
 use ironrack_core::{TaskEvent, TaskEventKind, TaskState};
 
 use crate::audit::insert_audit;
+use crate::group::GroupCommit;
 use crate::{BeginWrite, NewAudit, Page, Result, Store, StoreError, now_ms, on_pool, trusted};
 
 #[derive(Debug, Clone)]
@@ -72,6 +73,8 @@ pub struct TaskMessage {
 
 pub struct NewTask<'a> {
     pub server_id: i64,
+    /// Copied into the returned [`Task`] (saves reading the row back).
+    pub server_name: &'a str,
     pub tenant_id: Option<i64>,
     pub site_id: i64,
     pub kind: &'a str,
@@ -89,30 +92,133 @@ pub struct TaskFilter {
     pub limit: i64,
 }
 
+/// Tasks being created, written a batch per transaction.
+pub(crate) type TaskWrites = GroupCommit<PendingTask, Result<Task>>;
+/// Tasks the bus took, marked a batch per transaction.
+pub(crate) type PublishedMarks = GroupCommit<i64, Result<()>>;
+
+/// An owned [`NewTask`] with its audit entry, waiting for its batch.
+pub(crate) struct PendingTask {
+    task: Task,
+    params: String,
+    audit: OwnedAudit,
+}
+
+struct OwnedAudit {
+    user_id: Option<i64>,
+    username: String,
+    tenant_id: Option<i64>,
+    action: String,
+    object_type: String,
+    source: String,
+    result: String,
+    detail: Option<String>,
+}
+
 const SELECT: &str = "SELECT t.id, t.server_id, s.name AS server_name, t.tenant_id, t.site_id, t.kind, \
      t.params, t.state, t.result, t.error, t.created_by, t.created_at, t.started_at, t.finished_at, t.last_seq \
      FROM tasks t JOIN servers s ON s.id = t.server_id";
 
 impl Store {
-    /// Writes a queued task and its audit entry together.
+    /// Writes a queued task and its audit entry together. Concurrent
+    /// calls share a transaction (group commit, `group.rs`); a batch that
+    /// fails is written again one task at a time, so each caller gets its
+    /// own outcome.
     pub async fn create_task(&self, t: NewTask<'_>, audit: NewAudit<'_>) -> Result<Task> {
+        let pending = PendingTask {
+            task: Task {
+                id: 0,
+                server_id: t.server_id,
+                server_name: t.server_name.to_owned(),
+                tenant_id: t.tenant_id,
+                site_id: t.site_id,
+                kind: t.kind.to_owned(),
+                params: t.params.clone(),
+                state: TaskState::Queued,
+                result: None,
+                error: None,
+                created_by: t.created_by,
+                created_at: 0,
+                started_at: None,
+                finished_at: None,
+                last_seq: 0,
+            },
+            params: t.params.to_string(),
+            audit: OwnedAudit {
+                user_id: audit.user_id,
+                username: audit.username.to_owned(),
+                tenant_id: audit.tenant_id,
+                action: audit.action.to_owned(),
+                object_type: audit.object_type.to_owned(),
+                source: audit.source.to_owned(),
+                result: audit.result.to_owned(),
+                detail: audit.detail,
+            },
+        };
+        let store = self.clone();
+        self.task_writes
+            .submit(pending, |batch| async move {
+                let n = batch.len();
+                match store.insert_tasks(&batch).await {
+                    Ok(tasks) => tasks.into_iter().map(Ok).collect(),
+                    Err(e) if n == 1 => vec![Err(e)],
+                    Err(_) => {
+                        let mut each = Vec::with_capacity(n);
+                        for one in batch {
+                            each.push(store.insert_tasks(std::slice::from_ref(&one)).await.map(
+                                |mut t| t.pop().expect("one task written"),
+                            ));
+                        }
+                        each
+                    }
+                }
+            })
+            .await
+            .unwrap_or_else(|| Err(StoreError::Write("the task writer stopped".into())))
+    }
+
+    /// One transaction: every task with its audit entry.
+    async fn insert_tasks(&self, batch: &[PendingTask]) -> Result<Vec<Task>> {
         let now = now_ms();
-        let params = t.params.to_string();
-        let id = on_pool!(self, p => {
+        let ids = on_pool!(self, p => {
             let mut tx = p.begin_write().await?;
-            let (id,): (i64,) = sqlx::query_as(
-                "INSERT INTO tasks (server_id, tenant_id, site_id, kind, params, state, created_by, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7) RETURNING id")
-                .bind(t.server_id).bind(t.tenant_id).bind(t.site_id).bind(t.kind).bind(&params)
-                .bind(t.created_by).bind(now)
-                .fetch_one(&mut *tx).await
-                .map_err(|e| StoreError::from_write(e, "task"))?;
-            let audit = NewAudit { object_id: Some(format!("task:{id}")), ..audit };
-            insert_audit!(audit, now).execute(&mut *tx).await?;
+            let mut ids = Vec::with_capacity(batch.len());
+            for one in batch {
+                let t = &one.task;
+                let (id,): (i64,) = sqlx::query_as(
+                    "INSERT INTO tasks (server_id, tenant_id, site_id, kind, params, state, created_by, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7) RETURNING id")
+                    .bind(t.server_id).bind(t.tenant_id).bind(t.site_id).bind(&t.kind).bind(&one.params)
+                    .bind(t.created_by).bind(now)
+                    .fetch_one(&mut *tx).await
+                    .map_err(|e| StoreError::from_write(e, "task"))?;
+                let a = &one.audit;
+                let audit = NewAudit {
+                    user_id: a.user_id,
+                    username: &a.username,
+                    tenant_id: a.tenant_id,
+                    action: &a.action,
+                    object_type: &a.object_type,
+                    object_id: Some(format!("task:{id}")),
+                    source: &a.source,
+                    result: &a.result,
+                    detail: a.detail.clone(),
+                };
+                insert_audit!(audit, now).execute(&mut *tx).await?;
+                ids.push(id);
+            }
             tx.commit().await?;
-            id
+            ids
         });
-        self.task(id).await?.ok_or(StoreError::NotFound("task"))
+        Ok(batch
+            .iter()
+            .zip(ids)
+            .map(|(one, id)| Task {
+                id,
+                created_at: now,
+                ..one.task.clone()
+            })
+            .collect())
     }
 
     pub async fn task(&self, id: i64) -> Result<Option<Task>> {
@@ -242,9 +348,17 @@ impl Store {
                     TaskEventKind::Succeeded { result } => (TaskState::Succeeded, Some(result.to_string()), None),
                     TaskEventKind::Failed { error } => (TaskState::Failed, None, Some(error.clone())),
                 };
-                // A failure may arrive for a task that never reported start
-                // (e.g. no driver); everything else follows the state machine.
-                let to = match state.transition(to) {
+                // A result may arrive for a task that never reported its
+                // start: agents skip "started" for quick tasks, and a failure
+                // can come before any start (e.g. no driver). A result
+                // implies the start; everything else follows the state machine.
+                let to = match state.transition(to).or_else(|e| {
+                    if state == TaskState::Queued && to.is_terminal() {
+                        TaskState::Running.transition(to)
+                    } else {
+                        Err(e)
+                    }
+                }) {
                     Ok(to) => to,
                     Err(e) => {
                         tracing::warn!(task = ev.task_id, seq = ev.seq, error = %e, "task event ignored");
@@ -293,11 +407,37 @@ impl Store {
         Ok(rows.into_iter().map(Task::from).collect())
     }
 
-    /// Records that the bus took the task.
+    /// Records that the bus took the task. Concurrent calls share one
+    /// transaction (group commit, `group.rs`).
     pub async fn mark_task_published(&self, id: i64) -> Result<()> {
+        let store = self.clone();
+        self.published
+            .submit(id, |ids| async move {
+                let n = ids.len();
+                match store.mark_published(&ids).await {
+                    Ok(()) => (0..n).map(|_| Ok(())).collect(),
+                    Err(e) => {
+                        // Not lost: unmarked tasks are published again at
+                        // restart, which the bus tolerates.
+                        let detail = e.to_string();
+                        (0..n).map(|_| Err(StoreError::Write(detail.clone()))).collect()
+                    }
+                }
+            })
+            .await
+            .unwrap_or_else(|| Err(StoreError::Write("the task writer stopped".into())))
+    }
+
+    async fn mark_published(&self, ids: &[i64]) -> Result<()> {
         let now = now_ms();
-        on_pool!(self, p => sqlx::query("UPDATE tasks SET published_at = $2 WHERE id = $1 AND published_at IS NULL")
-            .bind(id).bind(now).execute(p).await.map(|_| ())?);
+        on_pool!(self, p => {
+            let mut tx = p.begin_write().await?;
+            for id in ids {
+                sqlx::query("UPDATE tasks SET published_at = $2 WHERE id = $1 AND published_at IS NULL")
+                    .bind(id).bind(now).execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+        });
         Ok(())
     }
 

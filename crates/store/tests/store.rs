@@ -256,6 +256,7 @@ async fn tasks_follow_the_state_machine_idempotently(store: Store) {
         .create_task(
             NewTask {
                 server_id: server.id,
+                server_name: &server.name,
                 tenant_id: None,
                 site_id: server.site_id,
                 kind: "power",
@@ -335,6 +336,7 @@ async fn tasks_follow_the_state_machine_idempotently(store: Store) {
         .create_task(
             NewTask {
                 server_id: server.id,
+                server_name: &server.name,
                 tenant_id: None,
                 site_id: server.site_id,
                 kind: "power",
@@ -356,6 +358,35 @@ async fn tasks_follow_the_state_machine_idempotently(store: Store) {
         store.cancel_task(second.id).await,
         Err(StoreError::Transition(_))
     ));
+    // A quick task's agent reports only the result: it implies the start.
+    let quick = store
+        .create_task(
+            NewTask {
+                server_id: server.id,
+                server_name: &server.name,
+                tenant_id: None,
+                site_id: server.site_id,
+                kind: "power",
+                params: &params,
+                created_by: None,
+            },
+            audit("power.status"),
+        )
+        .await
+        .unwrap();
+    let (t, changed) = store
+        .apply_task_event(&TaskEvent {
+            task_id: quick.id,
+            seq: 2,
+            what: TaskEventKind::Succeeded {
+                result: serde_json::json!({"power": "off"}),
+            },
+        })
+        .await
+        .unwrap();
+    assert!(changed);
+    assert_eq!(t.state, TaskState::Succeeded);
+    assert!(t.started_at.is_some() && t.finished_at.is_some());
     let page = store
         .list_tasks(&TaskFilter {
             server_id: Some(server.id),
@@ -364,7 +395,7 @@ async fn tasks_follow_the_state_machine_idempotently(store: Store) {
         })
         .await
         .unwrap();
-    assert_eq!(page.items[0].id, second.id, "newest first");
+    assert_eq!(page.items[0].id, quick.id, "newest first");
     assert!(page.next_cursor.is_some());
 }
 

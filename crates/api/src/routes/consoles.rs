@@ -163,6 +163,7 @@ async fn run_task(
         .create_task(
             NewTask {
                 server_id: server.id,
+                server_name: &server.name,
                 tenant_id,
                 site_id: server.site_id,
                 kind,

@@ -356,6 +356,7 @@ pub(crate) async fn queue_task(
         .create_task(
             NewTask {
                 server_id: server.id,
+                server_name: &server.name,
                 tenant_id: server.tenant_id,
                 site_id: server.site_id,
                 kind,
