@@ -389,11 +389,14 @@ impl Store {
 
     /// Records observed power states in one transaction (a burst of
     /// results costs one commit); later entries for a server win.
+    /// Stores observed power states in one transaction; of several for one
+    /// server, the last counts.
     pub async fn set_power_states(&self, states: &[(i64, PowerState)]) -> Result<()> {
         let now = now_ms();
+        let last: std::collections::BTreeMap<i64, PowerState> = states.iter().copied().collect();
         on_pool!(self, p => {
             let mut tx = p.begin_write().await?;
-            for (server_id, state) in states {
+            for (server_id, state) in &last {
                 sqlx::query("UPDATE servers SET power_state = $2, power_observed_at = $3 WHERE id = $1")
                     .bind(server_id).bind(state.as_str()).bind(now).execute(&mut *tx).await?;
             }

@@ -330,15 +330,28 @@ impl Store {
         let now = now_ms();
         let changed = on_pool!(self, p => {
             let mut tx = p.begin_write().await?;
+            // One read for the whole batch; `current` then follows the
+            // batch's own changes (a start and a result of one task).
+            let mut ids: Vec<i64> = evs.iter().map(|e| e.task_id).collect();
+            ids.sort_unstable();
+            ids.dedup();
+            let list = (1..=ids.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+            let sql = format!("SELECT id, state, last_seq FROM tasks WHERE id IN ({list})");
+            let mut q = sqlx::query_as(trusted(sql));
+            for id in &ids {
+                q = q.bind(*id);
+            }
+            let rows: Vec<(i64, String, i64)> = q.fetch_all(&mut *tx).await?;
+            let mut current: std::collections::HashMap<i64, (TaskState, i64)> = rows
+                .into_iter()
+                .map(|(id, state, seq)| (id, (TaskState::parse(&state).unwrap_or(TaskState::Failed), seq)))
+                .collect();
             let mut changed = Vec::with_capacity(evs.len());
             for ev in evs {
-                let cur: Option<(String, i64)> = sqlx::query_as("SELECT state, last_seq FROM tasks WHERE id = $1")
-                    .bind(ev.task_id).fetch_optional(&mut *tx).await?;
-                let Some((state, last_seq)) = cur else {
+                let Some(&(state, last_seq)) = current.get(&ev.task_id) else {
                     changed.push(false);
                     continue;
                 };
-                let state = TaskState::parse(&state).unwrap_or(TaskState::Failed);
                 if ev.seq <= last_seq || state.is_terminal() {
                     changed.push(false);
                     continue;
@@ -374,6 +387,7 @@ impl Store {
                     .bind(ev.task_id).bind(to.as_str()).bind(ev.seq).bind(result).bind(error)
                     .bind(now).bind(to.is_terminal())
                     .execute(&mut *tx).await?;
+                current.insert(ev.task_id, (to, ev.seq));
                 if let TaskEventKind::Progress { message } = &ev.what {
                     sqlx::query("INSERT INTO task_messages (task_id, seq, at, message) VALUES ($1, $2, $3, $4)")
                         .bind(ev.task_id).bind(ev.seq).bind(now).bind(message)

@@ -387,6 +387,49 @@ async fn tasks_follow_the_state_machine_idempotently(store: Store) {
     assert!(changed);
     assert_eq!(t.state, TaskState::Succeeded);
     assert!(t.started_at.is_some() && t.finished_at.is_some());
+
+    // A batch with a task's start, its result and a redelivery of the
+    // result: each judged against the state the batch itself left.
+    let batched = store
+        .create_task(
+            NewTask {
+                server_id: server.id,
+                server_name: &server.name,
+                tenant_id: None,
+                site_id: server.site_id,
+                kind: "power",
+                params: &params,
+                created_by: None,
+            },
+            audit("power.status"),
+        )
+        .await
+        .unwrap();
+    let ev = |seq, what| TaskEvent {
+        task_id: batched.id,
+        seq,
+        what,
+    };
+    let done = TaskEventKind::Succeeded {
+        result: serde_json::json!({"power": "on"}),
+    };
+    let missing = TaskEvent {
+        task_id: batched.id + 1000,
+        seq: 1,
+        what: TaskEventKind::Started,
+    };
+    let changed = store
+        .apply_task_events(&[
+            ev(1, TaskEventKind::Started),
+            missing,
+            ev(2, done.clone()),
+            ev(2, done),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(changed, [true, false, true, false]);
+    let t = store.task(batched.id).await.unwrap().unwrap();
+    assert_eq!((t.state, t.last_seq), (TaskState::Succeeded, 2));
     let page = store
         .list_tasks(&TaskFilter {
             server_id: Some(server.id),
@@ -395,7 +438,7 @@ async fn tasks_follow_the_state_machine_idempotently(store: Store) {
         })
         .await
         .unwrap();
-    assert_eq!(page.items[0].id, quick.id, "newest first");
+    assert_eq!(page.items[0].id, batched.id, "newest first");
     assert!(page.next_cursor.is_some());
 }
 
