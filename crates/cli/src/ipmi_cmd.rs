@@ -421,9 +421,10 @@ async fn execute(s: &mut Session, cmd: &Cmd) -> Result<Output, ironrack_ipmi::Er
             Output { text, json }
         }
         Cmd::LanPrint => {
-            let l = s.lan_config().await?;
+            let p = s.lan_params(&format::LAN_PRINT_PARAMS).await?;
+            let l = p.config()?;
             Output {
-                text: format::lan_print(&l),
+                text: format::lan_print(&p),
                 json: json!({
                     "ip": l.ip.to_string(),
                     "netmask": l.netmask.to_string(),
