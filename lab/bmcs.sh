@@ -122,6 +122,25 @@ compact_sdr() {
     echo "  $((0xc0 | ${#name})) $(hexstr "$name")"
 }
 
+# Records that name something without a reading: an event-only sensor
+# (type 03h, IPMI spec 43.3), a logical FRU device locator (11h, 43.8) and
+# the BMC's own management controller locator (12h, 43.9; static presence).
+eventonly_sdr() { # num entity type name
+    local name=$4
+    echo "main_sdr_add 0x20 0x00 0x00 0x51 0x03 $((12 + ${#name})) \\"
+    echo "  0x20 0x00 $1 $2 0x01 $3 0x6f 0x01 0x00 0x00 0x00 $((0xc0 | ${#name})) $(hexstr "$name")"
+}
+fru_locator_sdr() { # device-id name
+    local name=$2
+    echo "main_sdr_add 0x20 0x00 0x00 0x51 0x11 $((11 + ${#name})) \\"
+    echo "  0x20 $1 0x80 0x00 0x00 0x10 0x00 0x07 0x01 0x00 $((0xc0 | ${#name})) $(hexstr "$name")"
+}
+mc_locator_sdr() { # name
+    local name=$1
+    echo "main_sdr_add 0x20 0x00 0x00 0x51 0x12 $((11 + ${#name})) \\"
+    echo "  0x20 0x00 0x20 0x8f 0x00 0x00 0x00 0x07 0x01 0x00 $((0xc0 | ${#name})) $(hexstr "$name")"
+}
+
 # Single-quoted for sh (qemu.conf is sourced by qemu-chassis.sh).
 sq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 
@@ -205,6 +224,9 @@ CONF
         full_sdr 0x02 0x07 0x02 0x04 0x06 0xe0 0xc8 "Sys 12V"
         full_sdr 0x03 0x1d 0x04 0x12 0x4b 0x00 0x50 "FAN1"
         compact_sdr 0x04 0x0a 0x08 "PSU1 Status"
+        eventonly_sdr 0x05 0x07 0x12 "Sys Event"
+        fru_locator_sdr 0x00 "Board FRU"
+        mc_locator_sdr "BMC"
         echo "sensor_add 0x20 0 1 0x01 0x01"
         echo "sensor_set_value 0x20 0 1 0x28 0"
         echo "sensor_add 0x20 0 2 0x02 0x01"

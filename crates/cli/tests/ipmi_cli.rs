@@ -53,6 +53,8 @@ fn output_matches_ipmitool_line_for_line() {
         &["chassis", "status"],
         &["mc", "info"],
         &["sdr", "list"],
+        &["sdr", "list", "all"],
+        &["sdr", "list", "mcloc"],
         &["sensor", "list"],
         &["sel", "list"],
         &["fru", "print"],

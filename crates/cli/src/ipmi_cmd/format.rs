@@ -4,7 +4,9 @@
 
 use ironrack_ipmi::cmd::chassis::RestorePolicy;
 pub use ironrack_ipmi::cmd::sdr::sensor_type_name;
-use ironrack_ipmi::cmd::sdr::{Conversion, SensorReading, ThresholdLevel, threshold_level};
+use ironrack_ipmi::cmd::sdr::{
+    Conversion, DeviceKind, DeviceRecord, SensorReading, ThresholdLevel, threshold_level,
+};
 use ironrack_ipmi::cmd::sel::{SelEvent, event_description};
 use ironrack_ipmi::{ChassisControl, ChassisStatus, DeviceId, Fru, LanParams, SelRecord};
 
@@ -185,10 +187,57 @@ fn short_number(v: f64) -> String {
     }
 }
 
+/// One line of `sdr list`: a sensor with its reading, or a record that
+/// only names something (event-only sensor, device locator).
+#[derive(Debug, Clone)]
+pub enum SdrRow {
+    Sensor(Sensor),
+    Device(DeviceRecord),
+}
+
+/// ipmitool's line for a record without a reading (`sdr list all`).
+fn device_line(d: &DeviceRecord) -> String {
+    let name = &d.name;
+    match d.kind {
+        DeviceKind::EventOnly { .. } => format!("{name:<16} | Event-Only        | ns\n"),
+        DeviceKind::GenericLocator {
+            access_address,
+            slave_address,
+            oem,
+        } => format!(
+            "{name:<16} | Generic @{access_address:02X}:{slave_address:02X}.{oem:<2} | ok\n"
+        ),
+        DeviceKind::FruLocator { device_id, logical } => format!(
+            "{name:<16} | {} FRU @{device_id:02X}h {:02x}.{:x} | ok\n",
+            if logical { "Log" } else { "Phy" },
+            d.entity_id,
+            d.entity_instance
+        ),
+        DeviceKind::McLocator {
+            slave_address,
+            static_presence,
+        } => {
+            let (how, pad) = if static_presence {
+                ("Static", " ")
+            } else {
+                ("Dynamic", "")
+            };
+            format!("{name:<16} | {how} MC @ {slave_address:02X}h {pad} | ok\n")
+        }
+    }
+}
+
 /// `sdr list`.
-pub fn sdr_list(sensors: &[Sensor]) -> String {
+pub fn sdr_list(rows: &[SdrRow]) -> String {
     let mut o = String::new();
-    for s in sensors {
+    for row in rows {
+        let s = match row {
+            SdrRow::Sensor(s) => s,
+            SdrRow::Device(d) => {
+                o.push_str(&device_line(d));
+                continue;
+            }
+        };
         let value = match (s.valid(), s.value()) {
             (Some(_), Some(v)) => format!("{} {}", short_number(v), s.unit),
             // ipmitool 1.8.19 shows a discrete sensor's state byte here.
@@ -696,6 +745,39 @@ mod tests {
         assert_eq!(
             power_control(ChassisControl::PowerOff),
             "Chassis Power Control: Down/Off\n"
+        );
+    }
+
+    #[test]
+    fn locator_lines_beyond_ipmi_sim() {
+        let row = |kind| {
+            SdrRow::Device(DeviceRecord {
+                kind,
+                entity_id: 7,
+                entity_instance: 1,
+                name: "X".into(),
+            })
+        };
+        let rows = [
+            row(DeviceKind::McLocator {
+                slave_address: 0x2c,
+                static_presence: false,
+            }),
+            row(DeviceKind::GenericLocator {
+                access_address: 0x20,
+                slave_address: 0xa0,
+                oem: 3,
+            }),
+            row(DeviceKind::FruLocator {
+                device_id: 2,
+                logical: false,
+            }),
+        ];
+        assert_eq!(
+            sdr_list(&rows),
+            "X                | Dynamic MC @ 2Ch  | ok\n\
+             X                | Generic @20:A0.3  | ok\n\
+             X                | Phy FRU @02h 07.1 | ok\n"
         );
     }
 
