@@ -187,8 +187,17 @@ fn record_parsers_never_panic() {
         crate::cmd::sdr::tests::volt_record(),
         crate::cmd::fru::tests::sample(),
         vec![2, 0, 2, 0, 0, 0, 0, 0x20, 0, 4, 1, 1, 1, 0x59, 0x5a, 0x5a],
+        vec![
+            9, 0, 0x51, 0x12, 14, 0x20, 0, 0x20, 0x8f, 0, 0, 0, 7, 1, 0, 0xc3, b'B', b'M', b'C',
+        ],
+        vec![
+            9, 0, 0x51, 0x03, 14, 0x20, 0, 5, 7, 1, 0x12, 0x6f, 1, 0, 0, 0, 0xc2, b'E', b'v',
+        ],
     ];
     run(&seeds, 3, |b| {
+        if let Ok(r) = sdr::parse_sdr(b) {
+            let _ = r.device();
+        }
         if let Ok(r) = sdr::parse_sdr(b)
             && let sdr::SdrRecord::Full {
                 conversion, common, ..

@@ -19,6 +19,9 @@ fuzz_target!(|b: &[u8]| {
     let _ = fru::GetFruInventoryAreaInfo(0).parse(b);
     let _ = fru::ReadFruData { device: 0, offset: 0, count: 16 }.parse(b);
     let _ = lan::GetLanConfig { channel: 1, param: 3 }.parse(b);
+    if let Ok(r) = sdr::parse_sdr(b) {
+        let _ = r.device();
+    }
     if let Ok(sdr::SdrRecord::Full { conversion, common, .. }) = sdr::parse_sdr(b) {
         for raw in [0u8, 0x7f, 0x80, 0xff] {
             let _ = conversion.convert(raw, common.units.analog_format);
