@@ -2,7 +2,7 @@
 # Start/stop N simulated BMCs (OpenIPMI ipmi_sim) on loopback.
 #
 #   lab/bmcs.sh start N [--base-port P] [--ip-per-bmc] [--dir D] [--power on|off]
-#                       [--sol-port S]
+#                       [--sol-port S | --qemu-port Q [--qemu-disk IMG] [--qemu-args ARGS]]
 #   lab/bmcs.sh stop --dir D
 #   lab/bmcs.sh status --dir D
 #
@@ -13,10 +13,22 @@
 # Users: ADMIN/password (administrator), operator/operator (operator).
 # With --sol-port S, BMC i's SOL serial port is a TCP connection that ipmi_sim
 # opens to 127.0.0.1:(S+i-1) (e.g. a QEMU "-serial tcp:...,server" or a test).
+#
+# With --qemu-port Q, a QEMU machine (TCG, 32 MB) stands behind each BMC:
+# power on starts it, off kills it, reset/soft go to its monitor, and the
+# boot device picks -boot (lab/qemu-chassis.sh). BMC i uses three TCP ports
+# from Q+3(i-1): the SOL wire (lab/serial-relay.py, which ipmi_sim reaches
+# as sol "telnet:..."), the VM's telnet serial port, and its VNC server (so
+# Q must be >= 5900). The VM boots lab/guest/serial-echo.S (prints
+# "IRONRACK-GUEST up", echoes keys upper-cased, "<BREAK>" on a break) unless
+# --qemu-disk IMG names another raw disk; --qemu-args "..." adds QEMU
+# arguments (e.g. a NIC for PXE). D/bmcI/qemu.pid holds the VM's pid.
 # Needs: apt-get install -y openipmi ipmitool freeipmi-tools
+#        (--qemu-port: qemu-system-x86 socat binutils python3)
 set -euo pipefail
 
 die() { echo "bmcs.sh: $*" >&2; exit 1; }
+lab_dir=$(cd "$(dirname "$0")" && pwd)
 
 cmd=${1:-}; shift || true
 count=0
@@ -29,6 +41,9 @@ ip_per_bmc=0
 dir=
 power=off
 sol_port=
+qemu_port=
+qemu_disk=
+qemu_args=
 while [[ $# -gt 0 ]]; do
     case $1 in
         --base-port) base_port=$2; shift 2 ;;
@@ -36,6 +51,9 @@ while [[ $# -gt 0 ]]; do
         --dir) dir=$2; shift 2 ;;
         --power) power=$2; shift 2 ;;
         --sol-port) sol_port=$2; shift 2 ;;
+        --qemu-port) qemu_port=$2; shift 2 ;;
+        --qemu-disk) qemu_disk=$2; shift 2 ;;
+        --qemu-args) qemu_args=$2; shift 2 ;;
         *) die "unknown option $1" ;;
     esac
 done
@@ -104,6 +122,39 @@ compact_sdr() {
     echo "  $((0xc0 | ${#name})) $(hexstr "$name")"
 }
 
+# Records that name something without a reading: an event-only sensor
+# (type 03h, IPMI spec 43.3), a logical FRU device locator (11h, 43.8) and
+# the BMC's own management controller locator (12h, 43.9; static presence).
+eventonly_sdr() { # num entity type name
+    local name=$4
+    echo "main_sdr_add 0x20 0x00 0x00 0x51 0x03 $((12 + ${#name})) \\"
+    echo "  0x20 0x00 $1 $2 0x01 $3 0x6f 0x01 0x00 0x00 0x00 $((0xc0 | ${#name})) $(hexstr "$name")"
+}
+fru_locator_sdr() { # device-id name
+    local name=$2
+    echo "main_sdr_add 0x20 0x00 0x00 0x51 0x11 $((11 + ${#name})) \\"
+    echo "  0x20 $1 0x80 0x00 0x00 0x10 0x00 0x07 0x01 0x00 $((0xc0 | ${#name})) $(hexstr "$name")"
+}
+mc_locator_sdr() { # name
+    local name=$1
+    echo "main_sdr_add 0x20 0x00 0x00 0x51 0x12 $((11 + ${#name})) \\"
+    echo "  0x20 0x00 0x20 0x8f 0x00 0x00 0x00 0x07 0x01 0x00 $((0xc0 | ${#name})) $(hexstr "$name")"
+}
+
+# Single-quoted for sh (qemu.conf is sourced by qemu-chassis.sh).
+sq() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
+
+# lan.conf's SOL line for BMC i: the relay in front of its VM, a plain TCP
+# port (--sol-port), or none.
+sol_line() {
+    local i=$1
+    if [[ -n $qemu_port ]]; then
+        echo "  sol \"telnet:127.0.0.1:$((qemu_port + 3 * (i - 1)))\" 115200 history=65000"
+    elif [[ -n $sol_port ]]; then
+        echo "  sol \"tcp:127.0.0.1:$((sol_port + i - 1))\" 115200 history=4096"
+    fi
+}
+
 write_bmc() {
     local i=$1 d=$2 host=$3 port=$4
     mkdir -p "$d/state"
@@ -137,6 +188,17 @@ esac
 exit 0
 CC
     chmod +x "$d/chassis_control"
+    local cc=$d/chassis_control
+    if [[ -n $qemu_port ]]; then
+        cc=$lab_dir/qemu-chassis.sh
+        local base=$((qemu_port + 3 * (i - 1)))
+        {
+            echo "QEMU_SERIAL_PORT=$((base + 1))"
+            echo "QEMU_VNC_DISPLAY=$((base + 2 - 5900))"
+            echo "QEMU_DISK=$(sq "$qemu_disk")"
+            echo "QEMU_ARGS=$(sq "$qemu_args")"
+        } > "$d/qemu.conf"
+    fi
     cat > "$d/lan.conf" <<CONF
 name "bmc$i"
 set_working_mc 0x20
@@ -149,8 +211,8 @@ set_working_mc 0x20
     allowed_auths_admin none md2 md5 straight
     guid a123456789abcdefa123456789ab$(printf '%04x' "$i")
   endlan
-  chassis_control "$d/chassis_control $d"
-$([[ -n $sol_port ]] && echo "  sol \"tcp:127.0.0.1:$((sol_port + i - 1))\" 115200 history=4096")
+  chassis_control "$cc $d"
+$(sol_line "$i")
   user 2 true  "ADMIN" "password" admin 10 none md2 md5 straight
   user 3 true  "operator" "operator" operator 10 none md2 md5 straight
 CONF
@@ -162,6 +224,9 @@ CONF
         full_sdr 0x02 0x07 0x02 0x04 0x06 0xe0 0xc8 "Sys 12V"
         full_sdr 0x03 0x1d 0x04 0x12 0x4b 0x00 0x50 "FAN1"
         compact_sdr 0x04 0x0a 0x08 "PSU1 Status"
+        eventonly_sdr 0x05 0x07 0x12 "Sys Event"
+        fru_locator_sdr 0x00 "Board FRU"
+        mc_locator_sdr "BMC"
         echo "sensor_add 0x20 0 1 0x01 0x01"
         echo "sensor_set_value 0x20 0 1 0x28 0"
         echo "sensor_add 0x20 0 2 0x02 0x01"
@@ -182,47 +247,33 @@ is_our_sim() { # pid dir: only a process we started (ipmi_sim with our config)
     [[ -r /proc/$1/cmdline ]] && tr '\0' ' ' < "/proc/$1/cmdline" | grep -q "ipmi_sim -c $2/lan.conf"
 }
 
-wait_listening() { # host port pid
-    local t
+wait_listening() { # host port pid [proto: u|t]
+    local t proto=${4:-u}
     if ! command -v ss > /dev/null; then # no iproute2: give it a moment
         sleep 0.3
         kill -0 "$3" 2>/dev/null
         return
     fi
     for t in $(seq 1 50); do
-        if ss -Hulnp 2>/dev/null | grep -q "$1:$2 .*pid=$3,"; then return 0; fi
+        if ss -H"$proto"lnp 2>/dev/null | grep -q "$1:$2 .*pid=$3,"; then return 0; fi
         kill -0 "$3" 2>/dev/null || return 1
         sleep 0.05
     done
     return 1
 }
 
-case $cmd in
-start)
-    command -v ipmi_sim > /dev/null || die "ipmi_sim not installed (apt-get install -y openipmi)"
-    [[ -n $dir ]] || dir=$(mktemp -d /tmp/ironrack-bmcs.XXXXXX)
-    mkdir -p "$dir"
-    dir=$(cd "$dir" && pwd)
-    : > "$dir/bmcs.txt"
-    for ((i = 1; i <= count; i++)); do
-        d=$dir/bmc$i
-        rm -rf "$d"
-        if ((ip_per_bmc)); then host=127.0.1.$i port=623; else host=127.0.0.1 port=$((base_port + i - 1)); fi
-        write_bmc "$i" "$d" "$host" "$port"
-        (cd "$d" && exec ipmi_sim -c "$d/lan.conf" -f "$d/bmc.emu" -s "$d/state" -n \
-            < /dev/null > "$d/ipmi_sim.log" 2>&1) &
-        echo $! > "$d/pid"
-        wait_listening "$host" "$port" "$(cat "$d/pid")" \
-            || { cat "$d/ipmi_sim.log" >&2; die "bmc$i did not start on $host:$port"; }
-        echo "bmc$i $host $port" >> "$dir/bmcs.txt"
+is_our_relay() { # pid port
+    [[ -r /proc/$1/cmdline ]] && tr '\0' ' ' < "/proc/$1/cmdline" | grep -q "serial-relay.py $2 "
+}
+
+# Stop everything under $dir, by the PIDs we recorded: VMs (through their
+# chassis backend), then the simulators (SIGTERM together, SIGKILL after
+# 3 s; ipmi_sim takes ~1 s to exit), then the serial relays.
+stop_all() {
+    local pf pid d k alive
+    for d in "$dir"/bmc*; do
+        [[ -f $d/qemu.conf ]] && "$lab_dir/qemu-chassis.sh" "$d" set power 0
     done
-    echo "$dir"
-    ;;
-stop)
-    [[ -n $dir && -d $dir ]] || die "usage: stop --dir D"
-    dir=$(cd "$dir" && pwd)
-    # SIGTERM every BMC we started first (ipmi_sim takes ~1 s to exit),
-    # then wait for all together, SIGKILL after 3 s.
     declare -a pids=() dirs=()
     for pf in "$dir"/bmc*/pid; do
         [[ -f $pf ]] || continue
@@ -244,15 +295,97 @@ stop)
     for k in "${!pids[@]}"; do
         if is_our_sim "${pids[k]}" "${dirs[k]}"; then kill -9 "${pids[k]}" 2>/dev/null || true; fi
     done
+    declare -a relays=()
+    for pf in "$dir"/bmc*/relay.pid; do
+        [[ -f $pf ]] || continue
+        read -r pid port < "$pf"
+        if is_our_relay "$pid" "$port"; then
+            kill "$pid" 2>/dev/null || true
+            relays+=("$pid $port")
+        fi
+        rm -f "$pf"
+    done
+    for _ in $(seq 1 20); do
+        alive=0
+        for k in "${relays[@]}"; do
+            is_our_relay $k && alive=1
+        done
+        ((alive)) || break
+        sleep 0.05
+    done
+}
+
+case $cmd in
+start)
+    command -v ipmi_sim > /dev/null || die "ipmi_sim not installed (apt-get install -y openipmi)"
+    if [[ -n $qemu_port ]]; then
+        [[ $qemu_port =~ ^[0-9]+$ ]] && ((qemu_port >= 5900 && qemu_port + 3 * count <= 65536)) \
+            || die "--qemu-port must leave 3 ports per BMC between 5900 and 65535 (VNC needs >= 5900)"
+        [[ -z $sol_port ]] || die "--sol-port and --qemu-port both set the SOL port; give one"
+        for bin in qemu-system-x86_64 socat python3; do
+            command -v $bin > /dev/null || die "$bin not installed (apt-get install -y qemu-system-x86 socat python3)"
+        done
+    fi
+    [[ -n $dir ]] || dir=$(mktemp -d /tmp/ironrack-bmcs.XXXXXX)
+    mkdir -p "$dir"
+    dir=$(cd "$dir" && pwd)
+    : > "$dir/bmcs.txt"
+    # A failed start leaves nothing running.
+    trap '[[ $? -eq 0 ]] || stop_all' EXIT
+    if [[ -n $qemu_port && -z $qemu_disk ]]; then
+        command -v as > /dev/null || die "as not installed (apt-get install -y binutils)"
+        as --32 -o "$dir/guest.o" "$lab_dir/guest/serial-echo.S" \
+            && ld -m elf_i386 -Ttext 0x7c00 --oformat binary -o "$dir/guest.img" "$dir/guest.o" \
+            || die "cannot build the guest boot sector"
+        qemu_disk=$dir/guest.img
+    fi
+    [[ -z $qemu_disk ]] || qemu_disk=$(cd "$(dirname "$qemu_disk")" && pwd)/$(basename "$qemu_disk")
+    for ((i = 1; i <= count; i++)); do
+        d=$dir/bmc$i
+        rm -rf "$d"
+        if ((ip_per_bmc)); then host=127.0.1.$i port=623; else host=127.0.0.1 port=$((base_port + i - 1)); fi
+        write_bmc "$i" "$d" "$host" "$port"
+        if [[ -n $qemu_port ]]; then
+            # The SOL wire is up before ipmi_sim connects to it at start.
+            wire=$((qemu_port + 3 * (i - 1)))
+            python3 "$lab_dir/serial-relay.py" "$wire" "$((wire + 1))" < /dev/null > "$d/relay.log" 2>&1 &
+            echo "$! $wire" > "$d/relay.pid"
+            wait_listening 127.0.0.1 "$wire" "$!" t \
+                || { cat "$d/relay.log" >&2; die "bmc$i: serial relay did not start on 127.0.0.1:$wire"; }
+        fi
+        (cd "$d" && exec ipmi_sim -c "$d/lan.conf" -f "$d/bmc.emu" -s "$d/state" -n \
+            < /dev/null > "$d/ipmi_sim.log" 2>&1) &
+        echo $! > "$d/pid"
+        wait_listening "$host" "$port" "$(cat "$d/pid")" \
+            || { cat "$d/ipmi_sim.log" >&2; die "bmc$i did not start on $host:$port"; }
+        if [[ -n $qemu_port && $power == on ]]; then
+            "$lab_dir/qemu-chassis.sh" "$d" set power 1
+        fi
+        echo "bmc$i $host $port" >> "$dir/bmcs.txt"
+    done
+    echo "$dir"
+    ;;
+stop)
+    [[ -n $dir && -d $dir ]] || die "usage: stop --dir D"
+    dir=$(cd "$dir" && pwd)
+    stop_all
     ;;
 status)
     [[ -n $dir && -d $dir ]] || die "usage: status --dir D"
     dir=$(cd "$dir" && pwd)
     while read -r name host port; do
-        pf=$dir/$name/pid
-        if [[ -f $pf ]] && is_our_sim "$(cat "$pf")" "$dir/$name"; then s=running; else s=stopped; fi
-        echo "$name $host:$port $s power=$(cat "$dir/$name/power") boot=$(cat "$dir/$name/boot")"
+        d=$dir/$name
+        pf=$d/pid
+        if [[ -f $pf ]] && is_our_sim "$(cat "$pf")" "$d"; then s=running; else s=stopped; fi
+        if [[ -f $d/qemu.conf ]]; then
+            p=$("$lab_dir/qemu-chassis.sh" "$d" get power)
+            p=${p#power:}
+            vm=" vm=$([[ $p == 1 ]] && echo "running pid $(cat "$d/qemu.pid")" || echo off)"
+        else
+            p=$(cat "$d/power") vm=
+        fi
+        echo "$name $host:$port $s power=$([[ $p == 1 ]] && echo on || echo off) boot=$(cat "$d/boot")$vm"
     done < "$dir/bmcs.txt"
     ;;
-*) die "usage: bmcs.sh start N [--base-port P] [--ip-per-bmc] [--dir D] | stop --dir D | status --dir D" ;;
+*) die "usage: bmcs.sh start N [--base-port P] [--ip-per-bmc] [--dir D] [--power on|off] [--sol-port S] [--qemu-port Q [--qemu-disk IMG] [--qemu-args ARGS]] | stop --dir D | status --dir D" ;;
 esac

@@ -29,6 +29,14 @@ command -v pip3 >/dev/null || command -v pip >/dev/null || need+=(python3-pip)
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 [ -e /usr/lib/ipxe/qemu/efi-e1000.rom ] || need+=(ipxe-qemu)
 command -v chromium >/dev/null || need+=(chromium)
+# The lab VM behind ipmi_sim (lab/bmcs.sh --qemu-port): socat for QEMU's
+# monitor, binutils to assemble the guest boot sector; `script` (bsdutils)
+# gives ipmitool's sol activate a terminal.
+command -v socat >/dev/null || need+=(socat)
+command -v as >/dev/null || need+=(binutils)
+command -v script >/dev/null || need+=(bsdutils)
+# cargo-fuzz's libFuzzer is C++.
+command -v c++ >/dev/null || need+=(g++)
 if [ ${#need[@]} -gt 0 ]; then
     say "installing ${need[*]}"
     as_root apt-get update -qq
@@ -82,6 +90,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 say "cargo test"
 status=0
 cargo test --workspace --locked --no-fail-fast -- --test-threads=2 || status=$?
+
+say "fuzz smoke run (cargo-fuzz, every decoder target)"
+scripts/fuzz-smoke.sh 25 || status=$?
 
 say "web: browser tests (Chromium, QEMU, ipmi_sim against the ironrack binary)"
 cargo build -p ironrack --locked

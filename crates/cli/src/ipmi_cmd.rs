@@ -18,14 +18,15 @@ use ironrack_ipmi::wire::{NetFn, Request};
 use ironrack_ipmi::{BootDevice, BootFlags, ChassisControl, Config, Privilege, Session};
 use serde_json::{Value, json};
 
-use format::Sensor;
+use format::{SdrRow, Sensor};
 
 #[derive(clap::Args, Debug)]
 #[command(
     about = "Talk IPMI to a BMC with ipmitool's options, commands and output",
     after_help = "Commands: power status|on|off|soft|reset|cycle, chassis status, \
                   chassis bootdev none|pxe|disk|safe|diag|cdrom|bios [options=efiboot,persistent], \
-                  mc info, sdr list, sensor list, sel list|clear, fru print, lan print, \
+                  mc info, sdr list [all|full|compact|event|mcloc|fru|generic], sensor list, \
+                  sel list|clear, fru print, lan print, \
                   sol activate|deactivate (~. quits)"
 )]
 pub struct IpmiArgs {
@@ -87,7 +88,9 @@ enum Cmd {
     ChassisStatus,
     Bootdev(BootFlags),
     McInfo,
-    SdrList,
+    /// `sdr list [all|full|compact|event|mcloc|fru|generic]`: record types
+    /// shown, `None` for ipmitool's default (full and compact sensors).
+    SdrList(Option<u8>),
     SensorList,
     SelList,
     SelClear,
@@ -115,7 +118,19 @@ fn parse_cmd(words: &[String]) -> anyhow::Result<Cmd> {
         ["chassis", "status"] => Cmd::ChassisStatus,
         ["chassis", "bootdev", dev, opts @ ..] => Cmd::Bootdev(parse_bootdev(dev, opts)?),
         ["mc", "info"] => Cmd::McInfo,
-        ["sdr"] | ["sdr", "list"] | ["sdr", "list", "all"] => Cmd::SdrList,
+        ["sdr"] | ["sdr", "list"] => Cmd::SdrList(None),
+        ["sdr", "list", kind] => Cmd::SdrList(Some(match *kind {
+            "all" => 0xFF,
+            "full" => 0x01,
+            "compact" => 0x02,
+            "event" => 0x03,
+            "generic" => 0x10,
+            "fru" => 0x11,
+            "mcloc" => 0x12,
+            other => bail!(
+                "unknown SDR record kind `{other}`: all, full, compact, event, mcloc, fru, generic"
+            ),
+        })),
         ["sensor"] | ["sensor", "list"] => Cmd::SensorList,
         ["sel", "list"] => Cmd::SelList,
         ["sel", "clear"] => Cmd::SelClear,
@@ -246,9 +261,39 @@ struct Output {
 }
 
 async fn sensors(s: &mut Session) -> Result<Vec<Sensor>, ironrack_ipmi::Error> {
+    Ok(sdr_rows(s, None)
+        .await?
+        .into_iter()
+        .filter_map(|r| match r {
+            SdrRow::Sensor(x) => Some(x),
+            SdrRow::Device(_) => None,
+        })
+        .collect())
+}
+
+/// The SDR repository's records of type `kind` (0xFF: every type `sdr
+/// list all` prints; `None`: full and compact sensors) in repository
+/// order, sensors with their readings.
+async fn sdr_rows(s: &mut Session, kind: Option<u8>) -> Result<Vec<SdrRow>, ironrack_ipmi::Error> {
     let mut out = Vec::new();
     for rec in s.sdr_list().await? {
-        let Some(c) = rec.sensor() else { continue };
+        let record_type = match &rec {
+            SdrRecord::Full { .. } => 0x01,
+            SdrRecord::Compact { .. } => 0x02,
+            SdrRecord::Other { record_type, .. } => *record_type,
+        };
+        let wanted = match kind {
+            None => record_type <= 0x02,
+            Some(0xFF) => true,
+            Some(k) => k == record_type,
+        };
+        if !wanted {
+            continue;
+        }
+        let Some(c) = rec.sensor() else {
+            out.extend(rec.device().map(SdrRow::Device));
+            continue;
+        };
         // Sensors owned by other controllers need bridging (not done).
         let local = c.owner_id == ironrack_ipmi::wire::BMC_ADDR && c.owner_lun == 0;
         let reading = if local {
@@ -278,7 +323,7 @@ async fn sensors(s: &mut Session) -> Result<Vec<Sensor>, ironrack_ipmi::Error> {
         } else {
             None
         };
-        out.push(Sensor {
+        out.push(SdrRow::Sensor(Sensor {
             name: c.name.clone(),
             number: c.number,
             sensor_type: c.sensor_type,
@@ -292,7 +337,7 @@ async fn sensors(s: &mut Session) -> Result<Vec<Sensor>, ironrack_ipmi::Error> {
             conversion,
             reading,
             thresholds,
-        });
+        }));
     }
     Ok(out)
 }
@@ -376,10 +421,17 @@ async fn execute(s: &mut Session, cmd: &Cmd) -> Result<Output, ironrack_ipmi::Er
                 }),
             }
         }
-        Cmd::SdrList => {
-            let list = sensors(s).await?;
+        Cmd::SdrList(kind) => {
+            let rows = sdr_rows(s, *kind).await?;
+            let list: Vec<Sensor> = rows
+                .iter()
+                .filter_map(|r| match r {
+                    SdrRow::Sensor(x) => Some(x.clone()),
+                    SdrRow::Device(_) => None,
+                })
+                .collect();
             Output {
-                text: format::sdr_list(&list),
+                text: format::sdr_list(&rows),
                 json: sensors_json(&list),
             }
         }
@@ -421,9 +473,10 @@ async fn execute(s: &mut Session, cmd: &Cmd) -> Result<Output, ironrack_ipmi::Er
             Output { text, json }
         }
         Cmd::LanPrint => {
-            let l = s.lan_config().await?;
+            let p = s.lan_params(&format::LAN_PRINT_PARAMS).await?;
+            let l = p.config()?;
             Output {
-                text: format::lan_print(&l),
+                text: format::lan_print(&p),
                 json: json!({
                     "ip": l.ip.to_string(),
                     "netmask": l.netmask.to_string(),

@@ -8,7 +8,8 @@ use anyhow::Context;
 pub enum LabCommand {
     /// A virtual BMC: RMCP+ with cipher suites 17 and 3, an in-memory
     /// chassis (power, boot device, a few sensors) and SOL bridged to a TCP
-    /// serial port (e.g. QEMU `-serial tcp:HOST:PORT,server=on,wait=off`).
+    /// serial port (e.g. QEMU `-serial telnet:HOST:PORT,server=on,wait=off`
+    /// with `--serial telnet:HOST:PORT`).
     Bmc {
         /// UDP address to answer on, e.g. 127.0.0.1:6230.
         #[arg(long, default_value = "127.0.0.1:623")]
@@ -18,9 +19,10 @@ pub enum LabCommand {
         /// Password (at most 20 bytes; IPMI 2.0).
         #[arg(long, env = "IRONRACK_BMC_PASSWORD")]
         password: String,
-        /// TCP address of the host's serial port for SOL.
+        /// The host's serial port for SOL: `[tcp:|telnet:]IP:PORT`; telnet
+        /// strips the server's telnet commands and carries serial breaks.
         #[arg(long)]
-        serial: Option<SocketAddr>,
+        serial: Option<ironrack_ipmi::bmc::SerialPort>,
         /// Run this many BMCs in this one process, on consecutive IPv4
         /// addresses from `--listen`'s (127.0.2.1, 127.0.2.2, ...; same port):
         /// a rack for benches without a process per BMC.

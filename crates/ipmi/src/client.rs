@@ -672,6 +672,28 @@ impl Session {
         })
     }
 
+    /// Read LAN configuration parameters `params` of the channel this
+    /// session runs on; those the BMC does not support are left out.
+    pub async fn lan_params(&mut self, params: &[u8]) -> Result<lan::LanParams, Error> {
+        let mut out = lan::LanParams::default();
+        for &param in params {
+            let got = self
+                .exec(&GetLanConfig {
+                    channel: lan::CURRENT_CHANNEL,
+                    param,
+                })
+                .await;
+            match got {
+                Ok(data) => {
+                    out.0.insert(param, data);
+                }
+                Err(Error::CompletionCode { code, .. }) if lan::is_unsupported_parameter(code) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(out)
+    }
+
     /// Close the session on the BMC (22.19).
     pub async fn close(mut self) -> Result<(), Error> {
         let req = self.core.close_request();

@@ -35,7 +35,9 @@ pub struct SolConsole {
 
 impl SolConsole {
     /// Ask the BMC to send a serial break to the host (e.g. for a Linux
-    /// SysRq), after the keystrokes already written.
+    /// SysRq). Breaks and keystrokes travel apart: the break follows the
+    /// keystrokes the console task has already taken from the stream and
+    /// precedes those it has not.
     pub fn send_break(&self) {
         let _ = self.breaks.send(());
     }

@@ -187,8 +187,17 @@ fn record_parsers_never_panic() {
         crate::cmd::sdr::tests::volt_record(),
         crate::cmd::fru::tests::sample(),
         vec![2, 0, 2, 0, 0, 0, 0, 0x20, 0, 4, 1, 1, 1, 0x59, 0x5a, 0x5a],
+        vec![
+            9, 0, 0x51, 0x12, 14, 0x20, 0, 0x20, 0x8f, 0, 0, 0, 7, 1, 0, 0xc3, b'B', b'M', b'C',
+        ],
+        vec![
+            9, 0, 0x51, 0x03, 14, 0x20, 0, 5, 7, 1, 0x12, 0x6f, 1, 0, 0, 0, 0xc2, b'E', b'v',
+        ],
     ];
     run(&seeds, 3, |b| {
+        if let Ok(r) = sdr::parse_sdr(b) {
+            let _ = r.device();
+        }
         if let Ok(r) = sdr::parse_sdr(b)
             && let sdr::SdrRecord::Full {
                 conversion, common, ..
@@ -252,4 +261,46 @@ fn session_state_machines_never_panic() {
             let _ = core.decode_response(b);
         });
     }
+}
+
+/// The virtual BMC's inputs: mutated console datagrams (a genuine login's,
+/// as seeds), serial bytes, and the telnet framing of its serial port.
+#[test]
+fn bmc_inputs_never_panic() {
+    use crate::bmc::{Action, Bmc, BmcConfig, telnet};
+    let peer: std::net::SocketAddr = "127.0.0.1:5000".parse().expect("addr");
+    let now = std::time::Instant::now();
+    let mut bmc = Bmc::new(BmcConfig::new("ADMIN", b"secret"));
+    let cfg = Config::new("h", "ADMIN", "secret");
+    let mut hs = Handshake::with_rng(&cfg, 0x55, StdRng::seed_from_u64(8)).expect("hs");
+    let mut seeds = Vec::new();
+    let mut core = loop {
+        seeds.push(hs.transmit().to_vec());
+        let reply = match bmc.handle_datagram(hs.transmit(), peer, now).as_slice() {
+            [Action::Send(d, _), ..] => d.clone(),
+            other => panic!("no reply: {other:?}"),
+        };
+        if let HandshakeEvent::Established(c) = hs.handle(&reply).expect("login") {
+            break c;
+        }
+    };
+    for (i, req) in [
+        Request::new(NetFn::APP, 0x48, vec![1, 1, 0xc6, 0, 0, 0]),
+        Request::new(NetFn::TRANSPORT, 0x22, vec![0x0e, 8, 0, 0]),
+        Request::new(NetFn::CHASSIS, 0x02, vec![1]),
+    ]
+    .iter()
+    .enumerate()
+    {
+        seeds.push(core.encode_request(req, i as u8));
+    }
+    seeds.push(core.seal(wire::PayloadType::Sol, &[1, 0, 0, 0x10, b'k']));
+    let mut framing = telnet::Decoder::default();
+    run(&seeds, 9, |b| {
+        let _ = bmc.handle_datagram(b, peer, now);
+        let _ = bmc.serial_input(1, b, now);
+        let _ = framing.feed(b);
+        let _ = telnet::escape(b);
+    });
+    let _ = bmc.poll(now + std::time::Duration::from_secs(120));
 }

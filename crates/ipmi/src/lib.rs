@@ -40,7 +40,7 @@ pub use client::{SensorValue, Session, ping};
 pub use cmd::app::{BmcReset, DeviceId};
 pub use cmd::chassis::{BootDevice, BootFlags, ChassisControl, ChassisStatus};
 pub use cmd::fru::Fru;
-pub use cmd::lan::LanConfig;
+pub use cmd::lan::{LanConfig, LanParams};
 pub use cmd::sdr::SdrRecord;
 pub use cmd::sel::SelRecord;
 pub use config::{Config, Privilege};

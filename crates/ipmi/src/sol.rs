@@ -106,8 +106,9 @@ pub const SOL_HEADER_LEN: usize = 4;
 /// BMC→console status bits (table 15-2).
 const STATUS_NACK: u8 = 0x40;
 const STATUS_DEACTIVATING: u8 = 0x10;
-/// Console→BMC operation bit (table 15-2).
-const OPERATION_GENERATE_BREAK: u8 = 0x10;
+/// Console→BMC operation bit (table 15-2); the same bit as "deactivating"
+/// in the other direction.
+pub const OPERATION_GENERATE_BREAK: u8 = 0x10;
 
 /// A decoded SOL packet.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,8 +147,11 @@ pub struct SolInput {
     pub data: Vec<u8>,
     /// An ACK to send back right away.
     pub ack: Option<Vec<u8>>,
-    /// The BMC is deactivating the payload.
+    /// The BMC is deactivating the payload (console side).
     pub deactivated: bool,
+    /// Operation/status bits of a new (not duplicate) sequenced packet,
+    /// e.g. [`OPERATION_GENERATE_BREAK`] from a console; 0 otherwise.
+    pub operation: u8,
 }
 
 #[derive(Debug)]
@@ -172,8 +176,9 @@ pub struct SolState {
     last_rx_seq: u8,
     retransmit: Duration,
     max_tries: u32,
-    /// A serial break to request with the next packet.
-    break_requested: bool,
+    /// A serial break is requested once this many queued bytes (those
+    /// written before it) have gone out.
+    break_after: Option<usize>,
 }
 
 impl SolState {
@@ -189,7 +194,7 @@ impl SolState {
             last_rx_seq: 0,
             retransmit,
             max_tries: max_tries.max(1),
-            break_requested: false,
+            break_after: None,
         }
     }
 
@@ -199,9 +204,13 @@ impl SolState {
     }
 
     /// Ask the BMC to send a serial break (console→BMC operation "Generate
-    /// BREAK", table 15-2), with the next packet or one of its own.
+    /// BREAK", table 15-2) after the bytes already written. BMCs (ipmi_sim
+    /// too) break before writing the packet's own data, so the break rides
+    /// the first packet after those bytes, or goes alone.
     pub fn send_break(&mut self) {
-        self.break_requested = true;
+        if self.break_after.is_none() {
+            self.break_after = Some(self.queue.len());
+        }
     }
 
     /// Bytes queued or in flight.
@@ -224,15 +233,22 @@ impl SolState {
             p.sent = now;
             return Ok(Some(encode_sol(p.seq, 0, 0, p.op, &p.data)));
         }
-        if self.queue.is_empty() && !self.break_requested {
+        if self.queue.is_empty() && self.break_after.is_none() {
             return Ok(None);
         }
-        let op = if std::mem::take(&mut self.break_requested) {
-            OPERATION_GENERATE_BREAK
-        } else {
-            0
+        let mut n = self.queue.len().min(self.max_data);
+        let op = match self.break_after {
+            Some(0) => {
+                self.break_after = None;
+                OPERATION_GENERATE_BREAK
+            }
+            Some(before) => {
+                n = n.min(before);
+                self.break_after = Some(before - n);
+                0
+            }
+            None => 0,
         };
-        let n = self.queue.len().min(self.max_data);
         let data: Vec<u8> = self.queue.drain(..n).collect();
         let seq = self.next_seq;
         self.next_seq = if seq >= 15 { 1 } else { seq + 1 };
@@ -271,6 +287,10 @@ impl SolState {
             } else if accepted > 0 || !nack {
                 // Partial acceptance (15.9): resend the rest as a new packet.
                 let rest: Vec<u8> = pend.data.get(accepted..).unwrap_or_default().to_vec();
+                // They were written before any break requested since.
+                if let Some(before) = &mut self.break_after {
+                    *before += rest.len();
+                }
                 for b in rest.into_iter().rev() {
                     self.queue.push_front(b);
                 }
@@ -278,10 +298,14 @@ impl SolState {
             }
             // NACK with nothing accepted: leave it for the retransmit timer.
         }
-        // The data part: deliver once, ACK every copy.
-        if p.seq != 0 && !p.data.is_empty() {
+        // The data part: deliver once, ACK every copy. A sequenced packet
+        // without data (a console's break, a BMC's status change) is
+        // acknowledged too, with 0 characters accepted (15.9): only ACK-only
+        // packets (sequence 0) go unanswered.
+        if p.seq != 0 {
             if p.seq != self.last_rx_seq {
                 out.data = p.data.to_vec();
+                out.operation = p.status;
                 self.last_rx_seq = p.seq;
             }
             let accepted = u8::try_from(p.data.len()).unwrap_or(u8::MAX);
@@ -307,10 +331,29 @@ mod tests {
         assert_eq!(s.poll_transmit(t1).unwrap().unwrap(), p);
         s.handle(&[0, 1, 0, 0]).unwrap();
         assert_eq!(s.backlog(), 0);
+        // Bytes written before the break go first; those after ride with it.
         s.write(b"ab");
         s.send_break();
+        s.write(b"c");
         let p = s.poll_transmit(t1).unwrap().unwrap();
-        assert_eq!(p, [2, 0, 0, OPERATION_GENERATE_BREAK, b'a', b'b']);
+        assert_eq!(p, [2, 0, 0, 0, b'a', b'b']);
+        s.handle(&[0, 2, 2, 0]).unwrap();
+        let p = s.poll_transmit(t1).unwrap().unwrap();
+        assert_eq!(p, [3, 0, 0, OPERATION_GENERATE_BREAK, b'c']);
+    }
+
+    #[test]
+    fn a_break_without_data_is_acknowledged_once_and_reported() {
+        let mut bmc = SolState::new(255, Duration::from_millis(100), 3);
+        let inp = bmc.handle(&[4, 0, 0, OPERATION_GENERATE_BREAK]).unwrap();
+        assert_eq!(inp.operation, OPERATION_GENERATE_BREAK);
+        assert!(inp.data.is_empty());
+        assert_eq!(inp.ack, Some(vec![0, 4, 0, 0]));
+        // The console's retransmit (our ACK was lost): ACKed, not a second break.
+        let inp = bmc.handle(&[4, 0, 0, OPERATION_GENERATE_BREAK]).unwrap();
+        assert_eq!((inp.operation, inp.ack), (0, Some(vec![0, 4, 0, 0])));
+        // ACK-only packets are not answered.
+        assert_eq!(bmc.handle(&[0, 0, 0, 0]).unwrap(), SolInput::default());
     }
 
     #[test]

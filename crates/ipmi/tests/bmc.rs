@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::process::Command;
 use std::time::Duration;
 
-use ironrack_ipmi::bmc::{BmcConfig, Server};
+use ironrack_ipmi::bmc::{BmcConfig, SerialPort, Server};
 use ironrack_ipmi::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -16,7 +16,7 @@ const USER: &str = "ADMIN";
 const PASSWORD: &str = "s3cret-pass";
 
 async fn start(
-    serial: Option<SocketAddr>,
+    serial: Option<SerialPort>,
 ) -> (SocketAddr, std::sync::Arc<std::sync::Mutex<bmc::Bmc>>) {
     let mut cfg = BmcConfig::new(USER, PASSWORD.as_bytes());
     cfg.serial = serial;
@@ -174,7 +174,11 @@ async fn ipmitool_on_suites_17_and_3() {
 #[tokio::test]
 async fn sol_bridges_the_serial_port() {
     let serial = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (addr, _) = start(Some(serial.local_addr().unwrap())).await;
+    let (addr, _) = start(Some(SerialPort {
+        addr: serial.local_addr().unwrap(),
+        telnet: false,
+    }))
+    .await;
     let s = Session::connect(config(addr)).await.unwrap();
     let mut console = s.sol_activate(1).await.expect("activate");
     let (mut port, _) = tokio::time::timeout(Duration::from_secs(5), serial.accept())
@@ -200,4 +204,92 @@ async fn sol_bridges_the_serial_port() {
         .unwrap();
     assert_eq!(&typed, b"root\r");
     console.close().await.expect("close");
+}
+
+/// ipmitool's own SOL client (`sol activate`, `~B`, `~.`) against our BMC,
+/// whose serial port is a telnet peer in this test. ipmitool wants a
+/// terminal (raw mode), so it runs under `script`, which gives it a pty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ipmitool_sol_activate_reaches_the_serial_port() {
+    let have_script = Command::new("script").arg("-V").output().is_ok();
+    if !have_ipmitool() || !have_script {
+        common::skip(
+            "ipmitool_sol_activate_reaches_the_serial_port",
+            "ipmitool or script (bsdutils) not installed",
+        );
+        return;
+    }
+    let serial = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (addr, state) = start(Some(SerialPort {
+        addr: serial.local_addr().unwrap(),
+        telnet: true,
+    }))
+    .await;
+    // `sol info` reads the SOL configuration parameters.
+    let (ok, info) = tokio::task::spawn_blocking(move || ipmitool(addr, "17", &["sol", "info"]))
+        .await
+        .unwrap();
+    assert!(ok, "{info}");
+    for line in [
+        "Enabled                         : true",
+        "Privilege Level                 : USER",
+        "Volatile Bit Rate (kbps)        : 115.2",
+        &format!("Payload Port                    : {}", addr.port()),
+    ] {
+        assert!(info.contains(line), "{line:?} missing in\n{info}");
+    }
+
+    let cmd = format!(
+        "ipmitool -I lanplus -C 17 -H 127.0.0.1 -p {} -U {USER} -P {PASSWORD} sol activate",
+        addr.port()
+    );
+    let mut child = tokio::process::Command::new("script")
+        .args(["-qfec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run script");
+    let mut keys = child.stdin.take().unwrap();
+    let mut screen = child.stdout.take().unwrap();
+    common::read_until(&mut screen, b"[SOL Session operational").await;
+    let (mut host, _) = tokio::time::timeout(Duration::from_secs(5), serial.accept())
+        .await
+        .expect("the BMC connects the serial port")
+        .unwrap();
+    let mut hello = [0u8; 6];
+    host.read_exact(&mut hello).await.unwrap();
+    assert_eq!(hello, bmc::telnet::GREETING);
+
+    host.write_all(b"login: ").await.unwrap();
+    common::read_until(&mut screen, b"login: ").await;
+    keys.write_all(b"root\r").await.unwrap();
+    let mut typed = [0u8; 5];
+    host.read_exact(&mut typed).await.unwrap();
+    assert_eq!(&typed, b"root\r");
+    // ipmitool's ~B: a SOL break, which reaches the telnet peer as IAC BREAK.
+    keys.write_all(b"~B").await.unwrap();
+    let mut brk = [0u8; 2];
+    tokio::time::timeout(Duration::from_secs(5), host.read_exact(&mut brk))
+        .await
+        .expect("the break reaches the serial port")
+        .unwrap();
+    assert_eq!(brk, bmc::telnet::BREAK);
+    host.write_all(b"bye\r\n").await.unwrap();
+    common::read_until(&mut screen, b"bye").await;
+
+    // ~. deactivates the payload: ipmitool exits, the serial port hangs up.
+    keys.write_all(b"\r~.").await.unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), child.wait())
+        .await
+        .expect("ipmitool exits after ~.")
+        .unwrap();
+    assert!(status.success(), "{status}");
+    let mut rest = Vec::new();
+    tokio::time::timeout(Duration::from_secs(5), host.read_to_end(&mut rest))
+        .await
+        .expect("serial port closed")
+        .unwrap();
+    assert_eq!(rest, b"\r");
+    assert_eq!(state.lock().unwrap().session_count(), 0);
 }

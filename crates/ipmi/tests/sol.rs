@@ -5,32 +5,11 @@ mod common;
 
 use std::time::Duration;
 
+use common::read_until;
 use ironrack_ipmi::{Error, Session};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::time::timeout;
-
-/// Read from `r` until `want` has been seen (or panic after 10 s).
-async fn read_until<R: AsyncRead + Unpin>(r: &mut R, want: &[u8]) -> Vec<u8> {
-    let mut got = Vec::new();
-    let mut buf = [0u8; 4096];
-    timeout(Duration::from_secs(10), async {
-        while !got.windows(want.len()).any(|w| w == want) {
-            let n = r.read(&mut buf).await.expect("read");
-            assert!(n > 0, "EOF before {:?}", String::from_utf8_lossy(want));
-            got.extend_from_slice(&buf[..n]);
-        }
-    })
-    .await
-    .unwrap_or_else(|_| {
-        panic!(
-            "timed out waiting for {:?}; got {:?}",
-            String::from_utf8_lossy(want),
-            String::from_utf8_lossy(&got)
-        )
-    });
-    got
-}
 
 #[tokio::test]
 async fn sol_console_both_directions() {

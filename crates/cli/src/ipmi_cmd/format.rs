@@ -3,11 +3,12 @@
 //! parsed types; field names and tables follow the IPMI v2.0 spec.
 
 use ironrack_ipmi::cmd::chassis::RestorePolicy;
-use ironrack_ipmi::cmd::lan::IpSource;
 pub use ironrack_ipmi::cmd::sdr::sensor_type_name;
-use ironrack_ipmi::cmd::sdr::{Conversion, SensorReading, ThresholdLevel, threshold_level};
+use ironrack_ipmi::cmd::sdr::{
+    Conversion, DeviceKind, DeviceRecord, SensorReading, ThresholdLevel, threshold_level,
+};
 use ironrack_ipmi::cmd::sel::{SelEvent, event_description};
-use ironrack_ipmi::{ChassisControl, ChassisStatus, DeviceId, Fru, LanConfig, SelRecord};
+use ironrack_ipmi::{ChassisControl, ChassisStatus, DeviceId, Fru, LanParams, SelRecord};
 
 /// `power status`.
 pub fn power_status(on: bool) -> String {
@@ -186,10 +187,57 @@ fn short_number(v: f64) -> String {
     }
 }
 
+/// One line of `sdr list`: a sensor with its reading, or a record that
+/// only names something (event-only sensor, device locator).
+#[derive(Debug, Clone)]
+pub enum SdrRow {
+    Sensor(Sensor),
+    Device(DeviceRecord),
+}
+
+/// ipmitool's line for a record without a reading (`sdr list all`).
+fn device_line(d: &DeviceRecord) -> String {
+    let name = &d.name;
+    match d.kind {
+        DeviceKind::EventOnly { .. } => format!("{name:<16} | Event-Only        | ns\n"),
+        DeviceKind::GenericLocator {
+            access_address,
+            slave_address,
+            oem,
+        } => format!(
+            "{name:<16} | Generic @{access_address:02X}:{slave_address:02X}.{oem:<2} | ok\n"
+        ),
+        DeviceKind::FruLocator { device_id, logical } => format!(
+            "{name:<16} | {} FRU @{device_id:02X}h {:02x}.{:x} | ok\n",
+            if logical { "Log" } else { "Phy" },
+            d.entity_id,
+            d.entity_instance
+        ),
+        DeviceKind::McLocator {
+            slave_address,
+            static_presence,
+        } => {
+            let (how, pad) = if static_presence {
+                ("Static", " ")
+            } else {
+                ("Dynamic", "")
+            };
+            format!("{name:<16} | {how} MC @ {slave_address:02X}h {pad} | ok\n")
+        }
+    }
+}
+
 /// `sdr list`.
-pub fn sdr_list(sensors: &[Sensor]) -> String {
+pub fn sdr_list(rows: &[SdrRow]) -> String {
     let mut o = String::new();
-    for s in sensors {
+    for row in rows {
+        let s = match row {
+            SdrRow::Sensor(s) => s,
+            SdrRow::Device(d) => {
+                o.push_str(&device_line(d));
+                continue;
+            }
+        };
         let value = match (s.valid(), s.value()) {
             (Some(_), Some(v)) => format!("{} {}", short_number(v), s.unit),
             // ipmitool 1.8.19 shows a discrete sensor's state byte here.
@@ -465,26 +513,217 @@ pub fn fru_print(f: &Fru) -> String {
     o
 }
 
-/// `lan print`: the lines for the parameters this client reads (a subset
-/// of ipmitool's, in its order and wording).
-pub fn lan_print(l: &LanConfig) -> String {
-    let src = match l.ip_source {
-        IpSource::Unspecified => "Unspecified".to_string(),
-        IpSource::Static => "Static Address".into(),
-        IpSource::Dhcp => "DHCP Address".into(),
-        IpSource::Bios => "BIOS Assigned Address".into(),
-        IpSource::Other(_) => "Other".into(),
-    };
+/// The LAN parameters `lan print` shows, in the order ipmitool reads them.
+pub const LAN_PRINT_PARAMS: [u8; 21] = {
+    use ironrack_ipmi::cmd::lan::param::*;
     [
-        ("IP Address Source", src),
-        ("IP Address", l.ip.to_string()),
-        ("Subnet Mask", l.netmask.to_string()),
-        ("MAC Address", l.mac_string()),
-        ("Default Gateway IP", l.gateway.to_string()),
+        SET_IN_PROGRESS,
+        AUTH_TYPE_SUPPORT,
+        AUTH_TYPE_ENABLES,
+        IP_SOURCE,
+        IP_ADDRESS,
+        SUBNET_MASK,
+        MAC_ADDRESS,
+        COMMUNITY_STRING,
+        IP_HEADER,
+        BMC_ARP_CONTROL,
+        GRATUITOUS_ARP_INTERVAL,
+        DEFAULT_GATEWAY,
+        DEFAULT_GATEWAY_MAC,
+        BACKUP_GATEWAY,
+        BACKUP_GATEWAY_MAC,
+        VLAN_ID,
+        VLAN_PRIORITY,
+        CIPHER_SUITE_COUNT,
+        CIPHER_SUITES,
+        CIPHER_SUITE_PRIVILEGES,
+        BAD_PASSWORD_THRESHOLD,
     ]
-    .iter()
-    .map(|(k, v)| format!("{k:<24}: {v}\n"))
-    .collect()
+};
+
+/// `lan print` (ipmitool's `ipmi_lan_print`): a line per parameter the BMC
+/// has, "Not Available" for the last two when it lacks them.
+pub fn lan_print(p: &LanParams) -> String {
+    use ironrack_ipmi::cmd::lan::param::*;
+    let mut o = String::new();
+    let mut line = |k: &str, v: &str| o.push_str(&format!("{k:<24}: {v}\n"));
+    // Byte i of a parameter, 0 past its end (the BMC sent less than the
+    // spec's length).
+    let b = |d: &[u8], i: usize| d.get(i).copied().unwrap_or(0);
+    let ip = |d: &[u8]| format!("{}.{}.{}.{}", b(d, 0), b(d, 1), b(d, 2), b(d, 3));
+    let mac = |d: &[u8]| {
+        (0..6)
+            .map(|i| format!("{:02x}", b(d, i)))
+            .collect::<Vec<_>>()
+            .join(":")
+    };
+    // Authentication type bits (table 23-4, parameter 1).
+    let auth = |x: u8| {
+        [
+            (0, "NONE "),
+            (1, "MD2 "),
+            (2, "MD5 "),
+            (4, "PASSWORD "),
+            (5, "OEM "),
+        ]
+        .iter()
+        .filter(|(bit, _)| x & (1 << bit) != 0)
+        .map(|(_, n)| *n)
+        .collect::<String>()
+    };
+    if let Some(d) = p.get(SET_IN_PROGRESS) {
+        let v = [
+            "Set Complete",
+            "Set In Progress",
+            "Commit Write",
+            "Reserved",
+        ];
+        line("Set in Progress", v[usize::from(b(d, 0) & 3)]);
+    }
+    if let Some(d) = p.get(AUTH_TYPE_SUPPORT) {
+        line("Auth Type Support", &auth(b(d, 0)));
+    }
+    if let Some(d) = p.get(AUTH_TYPE_ENABLES) {
+        for (i, level) in ["Callback", "User    ", "Operator", "Admin   ", "OEM     "]
+            .iter()
+            .enumerate()
+        {
+            let k = if i == 0 { "Auth Type Enable" } else { "" };
+            line(k, &format!("{level} : {}", auth(b(d, i))));
+        }
+    }
+    if let Some(d) = p.get(IP_SOURCE) {
+        let v = match b(d, 0) & 0x0F {
+            0 => "Unspecified",
+            1 => "Static Address",
+            2 => "DHCP Address",
+            3 => "BIOS Assigned Address",
+            _ => "Other",
+        };
+        line("IP Address Source", v);
+    }
+    if let Some(d) = p.get(IP_ADDRESS) {
+        line("IP Address", &ip(d));
+    }
+    if let Some(d) = p.get(SUBNET_MASK) {
+        line("Subnet Mask", &ip(d));
+    }
+    if let Some(d) = p.get(MAC_ADDRESS) {
+        line("MAC Address", &mac(d));
+    }
+    if let Some(d) = p.get(COMMUNITY_STRING) {
+        let end = d.iter().position(|&c| c == 0).unwrap_or(d.len());
+        line(
+            "SNMP Community String",
+            &String::from_utf8_lossy(d.get(..end).unwrap_or_default()),
+        );
+    }
+    if let Some(d) = p.get(IP_HEADER) {
+        line(
+            "IP Header",
+            &format!(
+                "TTL=0x{:02x} Flags=0x{:02x} Precedence=0x{:02x} TOS=0x{:02x}",
+                b(d, 0),
+                b(d, 1) & 0xe0,
+                b(d, 2) & 0xe0,
+                b(d, 2) & 0x1e
+            ),
+        );
+    }
+    if let Some(d) = p.get(BMC_ARP_CONTROL) {
+        let en = |bit: u8| if b(d, 0) & bit != 0 { "En" } else { "Dis" };
+        line(
+            "BMC ARP Control",
+            &format!(
+                "ARP Responses {}abled, Gratuitous ARP {}abled",
+                en(2),
+                en(1)
+            ),
+        );
+    }
+    if let Some(d) = p.get(GRATUITOUS_ARP_INTERVAL) {
+        // 500 ms units; ipmitool rounds up to whole seconds, prints ".0".
+        line(
+            "Gratituous ARP Intrvl",
+            &format!("{}.0 seconds", u32::from(b(d, 0)).div_ceil(2)),
+        );
+    }
+    for (param, name, is_ip) in [
+        (DEFAULT_GATEWAY, "Default Gateway IP", true),
+        (DEFAULT_GATEWAY_MAC, "Default Gateway MAC", false),
+        (BACKUP_GATEWAY, "Backup Gateway IP", true),
+        (BACKUP_GATEWAY_MAC, "Backup Gateway MAC", false),
+    ] {
+        if let Some(d) = p.get(param) {
+            line(name, &if is_ip { ip(d) } else { mac(d) });
+        }
+    }
+    if let Some(d) = p.get(VLAN_ID) {
+        let id = (u16::from(b(d, 1) & 0x0f) << 8) | u16::from(b(d, 0));
+        let v = if b(d, 1) & 0x80 != 0 {
+            id.to_string()
+        } else {
+            "Disabled".into()
+        };
+        line("802.1q VLAN ID", &v);
+    }
+    if let Some(d) = p.get(VLAN_PRIORITY) {
+        line("802.1q VLAN Priority", &(b(d, 0) & 0x07).to_string());
+    }
+    if let Some(count) = p.get(CIPHER_SUITE_COUNT) {
+        // Byte 0 is reserved, then one suite id per byte (23-4, param 23).
+        let v = match p.get(CIPHER_SUITES) {
+            Some(d) if d.len() <= 17 => (0..usize::from(b(count, 0)).min(16))
+                .map(|i| b(d, i + 1).to_string())
+                .collect::<Vec<_>>()
+                .join(","),
+            _ => "None".into(),
+        };
+        line("RMCP+ Cipher Suites", &v);
+    }
+    match p.get(CIPHER_SUITE_PRIVILEGES) {
+        // Byte 0 reserved, then a nibble per suite; ipmitool shows 15.
+        Some(d) if d.len() == 9 => {
+            let level = |n: u8| match n {
+                1 => 'c',
+                2 => 'u',
+                3 => 'o',
+                4 => 'a',
+                5 => 'O',
+                _ => 'X',
+            };
+            let v: String = (0..15)
+                .map(|i| level((b(d, 1 + i / 2) >> (4 * (i % 2))) & 0x0F))
+                .collect();
+            line("Cipher Suite Priv Max", &v);
+            for legend in [
+                "X=Cipher Suite Unused",
+                "c=CALLBACK",
+                "u=USER",
+                "o=OPERATOR",
+            ]
+            .iter()
+            .chain(&["a=ADMIN", "O=OEM"])
+            {
+                line("", &format!("    {legend}"));
+            }
+        }
+        _ => line("Cipher Suite Priv Max", "Not Available"),
+    }
+    match p.get(BAD_PASSWORD_THRESHOLD) {
+        Some(d) if d.len() == 6 => {
+            let word = |i| u32::from(b(d, i)) | (u32::from(b(d, i + 1)) << 8);
+            line("Bad Password Threshold", &b(d, 1).to_string());
+            line(
+                "Invalid password disable",
+                if b(d, 0) & 1 != 0 { "yes" } else { "no" },
+            );
+            line("Attempt Count Reset Int.", &(word(2) * 10).to_string());
+            line("User Lockout Interval", &(word(4) * 10).to_string());
+        }
+        _ => line("Bad Password Threshold", "Not Available"),
+    }
+    o
 }
 
 #[cfg(test)]
@@ -506,6 +745,67 @@ mod tests {
         assert_eq!(
             power_control(ChassisControl::PowerOff),
             "Chassis Power Control: Down/Off\n"
+        );
+    }
+
+    #[test]
+    fn locator_lines_beyond_ipmi_sim() {
+        let row = |kind| {
+            SdrRow::Device(DeviceRecord {
+                kind,
+                entity_id: 7,
+                entity_instance: 1,
+                name: "X".into(),
+            })
+        };
+        let rows = [
+            row(DeviceKind::McLocator {
+                slave_address: 0x2c,
+                static_presence: false,
+            }),
+            row(DeviceKind::GenericLocator {
+                access_address: 0x20,
+                slave_address: 0xa0,
+                oem: 3,
+            }),
+            row(DeviceKind::FruLocator {
+                device_id: 2,
+                logical: false,
+            }),
+        ];
+        assert_eq!(
+            sdr_list(&rows),
+            "X                | Dynamic MC @ 2Ch  | ok\n\
+             X                | Generic @20:A0.3  | ok\n\
+             X                | Phy FRU @02h 07.1 | ok\n"
+        );
+    }
+
+    #[test]
+    fn lan_lines_beyond_ipmi_sim() {
+        use ironrack_ipmi::cmd::lan::param::*;
+        let mut p = LanParams::default();
+        for (k, v) in [
+            (VLAN_ID, vec![0x2a, 0x80]),
+            (GRATUITOUS_ARP_INTERVAL, vec![4]),
+            (BMC_ARP_CONTROL, vec![2]),
+            (CIPHER_SUITE_COUNT, vec![2]),
+            (CIPHER_SUITES, vec![0, 3, 17]),
+            (BAD_PASSWORD_THRESHOLD, vec![1, 5, 6, 0, 0x2c, 1]),
+        ] {
+            p.0.insert(k, v);
+        }
+        assert_eq!(
+            lan_print(&p),
+            "BMC ARP Control         : ARP Responses Enabled, Gratuitous ARP Disabled\n\
+             Gratituous ARP Intrvl   : 2.0 seconds\n\
+             802.1q VLAN ID          : 42\n\
+             RMCP+ Cipher Suites     : 3,17\n\
+             Cipher Suite Priv Max   : Not Available\n\
+             Bad Password Threshold  : 5\n\
+             Invalid password disable: yes\n\
+             Attempt Count Reset Int.: 60\n\
+             User Lockout Interval   : 3000\n"
         );
     }
 

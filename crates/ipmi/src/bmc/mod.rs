@@ -10,6 +10,7 @@
 
 mod chassis;
 mod server;
+pub mod telnet;
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -22,7 +23,7 @@ use zeroize::Zeroizing;
 use crate::config::Privilege;
 use crate::crypto::CipherSuite;
 use crate::session::SessionCore;
-use crate::sol::SolState;
+use crate::sol::{OPERATION_GENERATE_BREAK, PAYLOAD_SOL, SolState};
 use crate::wire::{self, NetFn, PayloadType, Reader, Request, V2Header};
 
 pub use chassis::Chassis;
@@ -39,6 +40,31 @@ const MAX_SESSIONS: usize = 16;
 /// SOL payload size offered in Activate Payload (24.1).
 const SOL_PAYLOAD_SIZE: u16 = 255;
 
+/// The host's serial port for SOL: a TCP address, spoken raw or as a
+/// telnet client (`telnet:HOST:PORT`, e.g. QEMU's `-serial telnet:...`; only
+/// telnet can carry a serial break).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SerialPort {
+    pub addr: SocketAddr,
+    pub telnet: bool,
+}
+
+impl std::str::FromStr for SerialPort {
+    type Err = String;
+    /// `HOST:PORT`, `tcp:HOST:PORT` or `telnet:HOST:PORT` (HOST an IP).
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (telnet, rest) = match s.split_once(':') {
+            Some(("telnet", rest)) => (true, rest),
+            Some(("tcp", rest)) => (false, rest),
+            _ => (false, s),
+        };
+        let addr = rest.parse().map_err(|_| {
+            format!("serial port {s:?}: expected [tcp:|telnet:]IP:PORT, e.g. telnet:127.0.0.1:7001")
+        })?;
+        Ok(SerialPort { addr, telnet })
+    }
+}
+
 /// Who may log in and what the BMC offers.
 #[derive(Clone)]
 pub struct BmcConfig {
@@ -47,9 +73,8 @@ pub struct BmcConfig {
     /// BMC key for two-key logins (13.31); the password when `None`.
     pub kg: Option<Zeroizing<Vec<u8>>>,
     pub guid: [u8; 16],
-    /// TCP address of the host's serial port for SOL; SOL is disabled
-    /// without one.
-    pub serial: Option<SocketAddr>,
+    /// The host's serial port for SOL; SOL is disabled without one.
+    pub serial: Option<SerialPort>,
 }
 
 impl BmcConfig {
@@ -84,6 +109,8 @@ pub enum Action {
     SerialOpen { sid: u32 },
     /// Write console keystrokes to session `sid`'s serial port.
     SerialWrite { sid: u32, data: Vec<u8> },
+    /// Send a line break on session `sid`'s serial port.
+    SerialBreak { sid: u32 },
     /// Disconnect session `sid`'s serial port.
     SerialClose { sid: u32 },
 }
@@ -159,6 +186,36 @@ fn algorithm_payloads(suite: CipherSuite) -> Vec<u8> {
         p.extend_from_slice(&[t, 0, 0, 0x08, id, 0, 0, 0]);
     }
     p
+}
+
+/// Get SOL Configuration Parameters (26.3) as this BMC has them: request
+/// [channel | 80h revision only, parameter, set, block].
+fn sol_config(d: &[u8], port: u16, enabled: bool) -> (u8, Vec<u8>) {
+    /// Parameter revision 1.1 (table 26-5).
+    const REVISION: u8 = 0x11;
+    let [chan, param, ..] = d else {
+        return (0xC7, vec![]);
+    };
+    let data = match param {
+        0 => vec![0x00],              // set in progress: set complete
+        1 => vec![u8::from(enabled)], // SOL enable
+        // Authentication: encryption and integrity not forced, User level.
+        2 => vec![Privilege::User.code()],
+        // Character accumulate interval (5 ms units) and send threshold:
+        // serial bytes are sent as they come.
+        3 => vec![1, 1],
+        // Retry count and interval (10 ms units): 7 retries 500 ms apart.
+        4 => vec![7, 50],
+        5 | 6 => vec![0x0A], // bit rate: 115.2 kbps
+        7 => vec![0x01],     // payload channel
+        8 => port.to_le_bytes().to_vec(),
+        _ => return (0x80, vec![]), // parameter not supported
+    };
+    let mut v = vec![REVISION];
+    if chan & 0x80 == 0 {
+        v.extend_from_slice(&data);
+    }
+    (0, v)
 }
 
 impl Bmc {
@@ -436,6 +493,11 @@ impl Bmc {
                     if let Some(ack) = input.ack {
                         out.push(Action::Send(s.core.seal(PayloadType::Sol, &ack), peer));
                     }
+                    // The break first, as ipmi_sim does: SolState sends it
+                    // with the keys typed after it.
+                    if input.operation & OPERATION_GENERATE_BREAK != 0 {
+                        out.push(Action::SerialBreak { sid });
+                    }
                     if !input.data.is_empty() {
                         out.push(Action::SerialWrite {
                             sid,
@@ -456,6 +518,13 @@ impl Bmc {
         let mut extra = Vec::new();
         let port = self.port;
         let serial = self.cfg.serial.is_some();
+        // One SOL console for the BMC, whichever session holds it.
+        let sol_owner = self
+            .sessions
+            .iter()
+            .find(|(_, a)| a.sol.is_some())
+            .map(|(id, _)| *id);
+        let mut deactivate = None;
         let Some(s) = self.sessions.get_mut(&sid) else {
             return vec![];
         };
@@ -482,7 +551,7 @@ impl Bmc {
             // Activate Payload (24.1), SOL instance 1 only.
             (NetFn::APP, 0x48) => match req.data.as_slice() {
                 [1, 1, ..] if !serial => (0x81, vec![]), // payload type disabled
-                [1, 1, ..] if s.sol.is_some() => (0x80, vec![]),
+                [1, 1, ..] if sol_owner.is_some() => (0x80, vec![]),
                 [1, 1, ..] if s.privilege < Privilege::User.code() => (0xD4, vec![]),
                 [1, 1, ..] => {
                     s.sol = Some(new_sol());
@@ -497,15 +566,28 @@ impl Bmc {
                 [1, _, ..] => (0x82, vec![]), // activation limit reached
                 _ => (0xCC, vec![]),
             },
-            // Deactivate Payload (24.2).
-            (NetFn::APP, 0x49) => match req.data.as_slice() {
-                [1, 1, ..] if s.sol.take().is_some() => {
-                    extra.push(Action::SerialClose { sid });
+            // Deactivate Payload (24.2), also another session's (how a
+            // console left behind by a dead client is freed).
+            (NetFn::APP, 0x49) => match (req.data.as_slice(), sol_owner) {
+                ([1, 1, ..], Some(owner)) => {
+                    deactivate = Some(owner);
                     (0, vec![])
                 }
-                [1, ..] => (0x80, vec![]), // already deactivated
+                ([1, ..], _) => (0x80, vec![]), // already deactivated
                 _ => (0xCC, vec![]),
             },
+            // Get Payload Activation Status (24.4): one SOL instance.
+            (NetFn::APP, 0x4A) => match req.data.first() {
+                Some(&PAYLOAD_SOL) => (0, vec![1, u8::from(sol_owner.is_some()), 0]),
+                Some(0) => (0, vec![1, 0, 0]),
+                Some(_) => (0x80, vec![]), // payload type not supported
+                None => (0xC7, vec![]),
+            },
+            // Get Channel Payload Support (24.8): IPMI and SOL, the six
+            // session setup payloads, no OEM payloads.
+            (NetFn::APP, 0x4E) => (0, vec![0x03, 0, 0x3F, 0, 0, 0, 0, 0]),
+            // Get SOL Configuration Parameters (26.3).
+            (NetFn::TRANSPORT, 0x22) => sol_config(&req.data, port, serial),
             _ => {
                 let operator = s.privilege >= Privilege::Operator.code();
                 self.chassis.command(req, operator)
@@ -517,6 +599,10 @@ impl Bmc {
         let rsp = wire::encode_response(req, seq, cc, &data);
         let mut out = vec![Action::Send(s.core.seal(PayloadType::Ipmi, &rsp), s.peer)];
         out.extend(extra);
+        if let Some(owner) = deactivate {
+            // Tell another holder its console ended; ours knows.
+            out.extend(self.end_sol(owner, owner != sid));
+        }
         if close {
             self.sessions.remove(&sid);
         } else {
@@ -536,14 +622,24 @@ impl Bmc {
     /// The serial port of session `sid` closed or failed: end SOL (15.9
     /// status "SOL deactivating").
     pub fn serial_closed(&mut self, sid: u32) -> Vec<Action> {
+        self.end_sol(sid, true)
+    }
+
+    /// End session `sid`'s SOL: hang up its serial port and, if `notify`,
+    /// send its console a packet with status "SOL deactivating".
+    fn end_sol(&mut self, sid: u32, notify: bool) -> Vec<Action> {
         let Some(s) = self.sessions.get_mut(&sid) else {
             return vec![];
         };
         if s.sol.take().is_none() {
             return vec![];
         }
-        let pkt = s.core.seal(PayloadType::Sol, &[0, 0, 0, 0x10]);
-        vec![Action::Send(pkt, s.peer)]
+        let mut out = vec![Action::SerialClose { sid }];
+        if notify {
+            let pkt = s.core.seal(PayloadType::Sol, &[0, 0, 0, 0x10]);
+            out.push(Action::Send(pkt, s.peer));
+        }
+        out
     }
 
     fn poll_sol(&mut self, sid: u32, now: Instant) -> Vec<Action> {

@@ -10,7 +10,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 use tokio::sync::mpsc;
 
-use super::{Action, Bmc, BmcConfig, Chassis};
+use super::{Action, Bmc, BmcConfig, Chassis, SerialPort, telnet};
 
 /// Serial port events, tagged with the session id.
 enum Serial {
@@ -18,11 +18,17 @@ enum Serial {
     Closed(u32),
 }
 
+/// What the BMC writes to a serial port.
+enum ToHost {
+    Keys(Vec<u8>),
+    Break,
+}
+
 /// A virtual BMC listening on UDP.
 pub struct Server {
     sock: UdpSocket,
     bmc: Arc<Mutex<Bmc>>,
-    serial: Option<SocketAddr>,
+    serial: Option<SerialPort>,
 }
 
 impl Server {
@@ -55,7 +61,7 @@ impl Server {
     /// Serve until the socket fails.
     pub async fn run(self) -> std::io::Result<()> {
         let (serial_tx, mut serial_rx) = mpsc::channel::<Serial>(64);
-        let mut writers: HashMap<u32, mpsc::UnboundedSender<Vec<u8>>> = HashMap::new();
+        let mut writers: HashMap<u32, mpsc::UnboundedSender<ToHost>> = HashMap::new();
         let mut buf = vec![0u8; 2048];
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         loop {
@@ -83,15 +89,20 @@ impl Server {
                         }
                     }
                     Action::SerialOpen { sid } => {
-                        if let Some(addr) = self.serial {
+                        if let Some(port) = self.serial {
                             let (tx, rx) = mpsc::unbounded_channel();
                             writers.insert(sid, tx);
-                            tokio::spawn(serial_port(addr, sid, rx, serial_tx.clone()));
+                            tokio::spawn(serial_port(port, sid, rx, serial_tx.clone()));
                         }
                     }
                     Action::SerialWrite { sid, data } => {
                         if let Some(w) = writers.get(&sid) {
-                            let _ = w.send(data);
+                            let _ = w.send(ToHost::Keys(data));
+                        }
+                    }
+                    Action::SerialBreak { sid } => {
+                        if let Some(w) = writers.get(&sid) {
+                            let _ = w.send(ToHost::Break);
                         }
                     }
                     Action::SerialClose { sid } => {
@@ -103,14 +114,15 @@ impl Server {
     }
 }
 
-/// Bridge one SOL session to the serial port at `addr` until either side
-/// closes (dropping the writer channel closes the connection).
+/// Bridge one SOL session to the serial port until either side closes
+/// (dropping the writer channel closes the connection).
 async fn serial_port(
-    addr: SocketAddr,
+    port: SerialPort,
     sid: u32,
-    mut keys: mpsc::UnboundedReceiver<Vec<u8>>,
+    mut keys: mpsc::UnboundedReceiver<ToHost>,
     events: mpsc::Sender<Serial>,
 ) {
+    let addr = port.addr;
     let stream = match TcpStream::connect(addr).await {
         Ok(s) => s,
         Err(e) => {
@@ -119,19 +131,40 @@ async fn serial_port(
             return;
         }
     };
+    let _ = stream.set_nodelay(true);
     let (mut rd, mut wr) = stream.into_split();
+    let mut decoder = telnet::Decoder::default();
+    if port.telnet && wr.write_all(&telnet::GREETING).await.is_err() {
+        let _ = events.send(Serial::Closed(sid)).await;
+        return;
+    }
     let mut buf = vec![0u8; 1024];
     loop {
         tokio::select! {
-            k = keys.recv() => match k {
-                Some(k) => if wr.write_all(&k).await.is_err() { break },
-                None => return, // SOL deactivated: just hang up
-            },
+            k = keys.recv() => {
+                let bytes = match k {
+                    None => return, // SOL deactivated: just hang up
+                    Some(ToHost::Keys(k)) if port.telnet => telnet::escape(&k),
+                    Some(ToHost::Keys(k)) => k,
+                    Some(ToHost::Break) if port.telnet => telnet::BREAK.to_vec(),
+                    Some(ToHost::Break) => {
+                        tracing::debug!(%addr, "break dropped: a raw TCP serial port cannot carry one");
+                        continue;
+                    }
+                };
+                if wr.write_all(&bytes).await.is_err() {
+                    break;
+                }
+            }
             r = rd.read(&mut buf) => match r {
                 Ok(0) | Err(_) => break,
-                Ok(n) => if events.send(Serial::Data(sid, buf[..n].to_vec())).await.is_err() {
-                    return;
-                },
+                Ok(n) => {
+                    let raw = buf.get(..n).unwrap_or_default();
+                    let data = if port.telnet { decoder.feed(raw) } else { raw.to_vec() };
+                    if !data.is_empty() && events.send(Serial::Data(sid, data)).await.is_err() {
+                        return;
+                    }
+                }
             },
         }
     }

@@ -1,5 +1,6 @@
 //! Get LAN Configuration Parameters (netFn 0Ch, spec 23.2).
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use super::Command;
@@ -17,11 +18,57 @@ pub struct GetLanConfig {
 
 /// Parameter numbers (table 23-4).
 pub mod param {
-    pub const IP_SOURCE: u8 = 4;
+    pub const SET_IN_PROGRESS: u8 = 0;
+    pub const AUTH_TYPE_SUPPORT: u8 = 1;
+    pub const AUTH_TYPE_ENABLES: u8 = 2;
     pub const IP_ADDRESS: u8 = 3;
+    pub const IP_SOURCE: u8 = 4;
     pub const MAC_ADDRESS: u8 = 5;
     pub const SUBNET_MASK: u8 = 6;
+    pub const IP_HEADER: u8 = 7;
+    pub const BMC_ARP_CONTROL: u8 = 10;
+    pub const GRATUITOUS_ARP_INTERVAL: u8 = 11;
     pub const DEFAULT_GATEWAY: u8 = 12;
+    pub const DEFAULT_GATEWAY_MAC: u8 = 13;
+    pub const BACKUP_GATEWAY: u8 = 14;
+    pub const BACKUP_GATEWAY_MAC: u8 = 15;
+    pub const COMMUNITY_STRING: u8 = 16;
+    pub const VLAN_ID: u8 = 20;
+    pub const VLAN_PRIORITY: u8 = 21;
+    pub const CIPHER_SUITE_COUNT: u8 = 22;
+    pub const CIPHER_SUITES: u8 = 23;
+    pub const CIPHER_SUITE_PRIVILEGES: u8 = 24;
+    pub const BAD_PASSWORD_THRESHOLD: u8 = 26;
+}
+
+/// Completion codes with which a BMC says it lacks a parameter (23.2:
+/// 80h not supported; C9h/CCh from BMCs that treat it as out of range).
+pub fn is_unsupported_parameter(code: u8) -> bool {
+    matches!(code, 0x80 | 0xC9 | 0xCC)
+}
+
+/// Raw data of the LAN configuration parameters read from a BMC (revision
+/// byte removed); a parameter the BMC does not support is absent.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LanParams(pub BTreeMap<u8, Vec<u8>>);
+
+impl LanParams {
+    pub fn get(&self, param: u8) -> Option<&[u8]> {
+        self.0.get(&param).map(Vec::as_slice)
+    }
+
+    /// The address settings, from parameters 3, 4, 5, 6 and 12 (one the
+    /// BMC lacks fails to decode as if empty).
+    pub fn config(&self) -> Result<LanConfig, DecodeError> {
+        let get = |p| self.get(p).unwrap_or_default();
+        Ok(LanConfig {
+            ip: ipv4(get(param::IP_ADDRESS))?,
+            netmask: ipv4(get(param::SUBNET_MASK))?,
+            gateway: ipv4(get(param::DEFAULT_GATEWAY))?,
+            mac: mac(get(param::MAC_ADDRESS))?,
+            ip_source: ip_source(get(param::IP_SOURCE))?,
+        })
+    }
 }
 
 impl Command for GetLanConfig {

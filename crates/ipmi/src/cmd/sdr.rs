@@ -179,6 +179,93 @@ impl SdrRecord {
             SdrRecord::Other { .. } => None,
         }
     }
+
+    /// An event-only sensor or a device locator record, decoded; `None`
+    /// for sensors and other record types (or a body too short).
+    pub fn device(&self) -> Option<DeviceRecord> {
+        let SdrRecord::Other {
+            record_type, body, ..
+        } = self
+        else {
+            return None;
+        };
+        let at = |i: usize| body.get(i).copied();
+        // Entity id and instance, OEM, then the ID string: at the same
+        // place in the three locators (43.7–43.9), two bytes later in an
+        // event-only record (43.3).
+        let (kind, entity_at) = match record_type {
+            0x03 => (
+                DeviceKind::EventOnly {
+                    sensor_number: at(2)?,
+                },
+                3,
+            ),
+            0x10 => (
+                DeviceKind::GenericLocator {
+                    access_address: at(0)?,
+                    slave_address: at(1)?,
+                    oem: at(9)?,
+                },
+                7,
+            ),
+            0x11 => (
+                DeviceKind::FruLocator {
+                    device_id: at(1)?,
+                    logical: at(2)? & 0x80 != 0,
+                },
+                7,
+            ),
+            0x12 => (
+                DeviceKind::McLocator {
+                    slave_address: at(0)?,
+                    // Byte 8 bit 5: static (1) or dynamic controller.
+                    static_presence: at(2)? & 0x20 != 0,
+                },
+                7,
+            ),
+            _ => return None,
+        };
+        let name_at = if *record_type == 0x03 { 11 } else { 10 };
+        Some(DeviceRecord {
+            kind,
+            entity_id: at(entity_at)?,
+            entity_instance: at(entity_at + 1)? & 0x7F,
+            name: id_string(at(name_at)?, body.get(name_at + 1..).unwrap_or_default()),
+        })
+    }
+}
+
+/// A record that names something without a reading: an event-only sensor
+/// (type 03h) or a generic, FRU or management controller device locator
+/// (10h, 11h, 12h).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceRecord {
+    pub kind: DeviceKind,
+    pub entity_id: u8,
+    pub entity_instance: u8,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceKind {
+    EventOnly {
+        sensor_number: u8,
+    },
+    GenericLocator {
+        access_address: u8,
+        slave_address: u8,
+        oem: u8,
+    },
+    FruLocator {
+        device_id: u8,
+        /// A logical FRU device (accessed by FRU commands), not a
+        /// physical SEEPROM.
+        logical: bool,
+    },
+    McLocator {
+        slave_address: u8,
+        static_presence: bool,
+    },
 }
 
 fn sign_extend(v: u16, bits: u32) -> i16 {
@@ -565,6 +652,58 @@ pub fn unit_name(code: u8) -> &'static str {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[test]
+    fn locator_and_event_only_records() {
+        let rec = |t: u8, body: &[u8]| {
+            let mut v = vec![9, 0, 0x51, t, body.len() as u8];
+            v.extend_from_slice(body);
+            parse_sdr(&v).unwrap().device()
+        };
+        let mc = rec(
+            0x12,
+            &[
+                0x20, 0, 0x20, 0x8f, 0, 0, 0, 7, 1, 0, 0xc3, b'B', b'M', b'C',
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            mc,
+            DeviceRecord {
+                kind: DeviceKind::McLocator {
+                    slave_address: 0x20,
+                    static_presence: true
+                },
+                entity_id: 7,
+                entity_instance: 1,
+                name: "BMC".into()
+            }
+        );
+        let fru = rec(
+            0x11,
+            &[0x20, 3, 0x80, 0, 0, 0x10, 0, 7, 0x81, 0, 0xc1, b'F'],
+        )
+        .unwrap();
+        assert_eq!(
+            (fru.kind, fru.entity_instance, fru.name.as_str()),
+            (
+                DeviceKind::FruLocator {
+                    device_id: 3,
+                    logical: true
+                },
+                1,
+                "F"
+            )
+        );
+        let ev = rec(
+            0x03,
+            &[0x20, 0, 5, 7, 1, 0x12, 0x6f, 1, 0, 0, 0, 0xc2, b'E', b'v'],
+        );
+        assert_eq!(ev.unwrap().kind, DeviceKind::EventOnly { sensor_number: 5 });
+        // Truncated bodies and other types decode to nothing.
+        assert_eq!(rec(0x12, &[0x20, 0, 0x20]), None);
+        assert_eq!(rec(0x08, &[0; 16]), None);
+    }
 
     #[test]
     fn worst_threshold_wins() {

@@ -38,6 +38,26 @@ pub fn free_udp_port() -> u16 {
     s.local_addr().expect("addr").port()
 }
 
+/// The first of `n` consecutive TCP ports on 127.0.0.1 that were free a
+/// moment ago (ephemeral, so above 5900 as VNC needs).
+pub fn free_tcp_ports(n: u16) -> u16 {
+    loop {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let p = l.local_addr().expect("addr").port();
+        if p.checked_add(n).is_some()
+            && (1..n).all(|i| std::net::TcpListener::bind(("127.0.0.1", p + i)).is_ok())
+        {
+            return p;
+        }
+    }
+}
+
+/// Held while a test runs a VM: QEMU (TCG) is heavy, so one at a time.
+pub async fn one_vm() -> tokio::sync::MutexGuard<'static, ()> {
+    static VM: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+    VM.lock().await
+}
+
 /// One running ipmi_sim; stopped (by PID, via the lab script) on drop.
 pub struct Bmc {
     pub dir: PathBuf,
@@ -68,35 +88,45 @@ impl Bmc {
             );
             return None;
         }
+        for _ in 0..5 {
+            if let Some(b) = Self::try_start(n, extra) {
+                return Some(b);
+            }
+        }
+        panic!("could not start ipmi_sim");
+    }
+
+    /// One `lab/bmcs.sh start` on a free port; `None` if it failed (the
+    /// script then stopped what it had started).
+    fn try_start(n: u16, extra: &[&str]) -> Option<Bmc> {
         let k = COUNTER.fetch_add(1, Ordering::SeqCst);
         let dir = std::env::temp_dir().join(format!("ironrack-ipmi-{}-{k}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        for _ in 0..5 {
-            // One free port is checked; the next n-1 usually are free too,
-            // and the script fails (then we retry) if one is not.
-            let port = free_udp_port().min(65535 - n);
-            let out = Command::new("bash")
-                .arg(lab_script())
-                .arg("start")
-                .arg(n.to_string())
-                .args(["--base-port", &port.to_string(), "--dir"])
-                .arg(&dir)
-                .args(extra)
-                .output()
-                .expect("run lab/bmcs.sh");
-            if out.status.success() {
-                return Some(Bmc {
-                    dir,
-                    port,
-                    count: n,
-                });
-            }
-            eprintln!(
-                "bmcs.sh start failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
+        // One free port is checked; the next n-1 usually are free too, and
+        // the script fails (then the caller retries) if one is not.
+        let port = free_udp_port().min(65535 - n);
+        let out = Command::new("bash")
+            .arg(lab_script())
+            .arg("start")
+            .arg(n.to_string())
+            .args(["--base-port", &port.to_string(), "--dir"])
+            .arg(&dir)
+            .args(extra)
+            .output()
+            .expect("run lab/bmcs.sh");
+        if out.status.success() {
+            return Some(Bmc {
+                dir,
+                port,
+                count: n,
+            });
         }
-        panic!("could not start ipmi_sim");
+        eprintln!(
+            "bmcs.sh start failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+        None
     }
 
     pub fn config(&self) -> Config {
@@ -140,6 +170,52 @@ impl Bmc {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// Start one BMC with a QEMU machine behind it (`lab/bmcs.sh
+    /// --qemu-port`), or `None` (after printing why) if a tool is missing.
+    /// Hold [`one_vm`]'s guard while it lives: VMs run one at a time.
+    pub fn start_qemu(test: &str) -> Option<Bmc> {
+        if !have("ipmi_sim") {
+            skip(test, "ipmi_sim not installed (apt-get install -y openipmi)");
+            return None;
+        }
+        for bin in ["qemu-system-x86_64", "socat", "python3", "as"] {
+            if !have(bin) {
+                skip(
+                    test,
+                    &format!(
+                        "{bin} not installed (apt-get install -y qemu-system-x86 socat python3 binutils)"
+                    ),
+                );
+                return None;
+            }
+        }
+        for _ in 0..5 {
+            let q = free_tcp_ports(3).to_string();
+            if let Some(b) = Self::try_start(1, &["--qemu-port", &q]) {
+                return Some(b);
+            }
+        }
+        panic!("could not start ipmi_sim with QEMU");
+    }
+
+    /// The running VM's pid (BMC 1), checked against /proc: a process that
+    /// is gone or a zombie counts as no VM.
+    pub fn vm_pid(&self) -> Option<u32> {
+        let pid: u32 = std::fs::read_to_string(self.dir.join("bmc1/qemu.pid"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+        (!cmdline.is_empty()).then_some(pid)
+    }
+
+    /// A process's command line, arguments joined by spaces.
+    pub fn cmdline(pid: u32) -> String {
+        let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        String::from_utf8_lossy(&raw).replace('\0', " ")
+    }
+
     /// Contents of a chassis_control state file (power, boot).
     pub fn state(&self, name: &str) -> String {
         std::fs::read_to_string(self.dir.join("bmc1").join(name))
@@ -169,4 +245,27 @@ macro_rules! bmc_or_skip {
             None => return,
         }
     };
+}
+
+/// Read from `r` until `want` has been seen (or panic after 10 s); returns
+/// everything read.
+pub async fn read_until<R: tokio::io::AsyncRead + Unpin>(r: &mut R, want: &[u8]) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    let done = tokio::time::timeout(Duration::from_secs(10), async {
+        while !got.windows(want.len()).any(|w| w == want) {
+            let n = r.read(&mut buf).await.expect("read");
+            assert!(n > 0, "EOF before {:?}", String::from_utf8_lossy(want));
+            got.extend_from_slice(&buf[..n]);
+        }
+    })
+    .await;
+    assert!(
+        done.is_ok(),
+        "timed out waiting for {:?}; got {:?}",
+        String::from_utf8_lossy(want),
+        String::from_utf8_lossy(&got)
+    );
+    got
 }
