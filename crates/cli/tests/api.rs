@@ -775,7 +775,8 @@ async fn event_stream_shows_only_what_the_caller_may_see(s: Server) {
 
     let mut text = String::new();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while !text.contains("\"power_state\":\"on\"") {
+    // Our task's result and our power change, in either order.
+    while !(text.contains("\"power_state\":\"on\"") && text.contains("event: task")) {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         let chunk = tokio::time::timeout(left, stream.chunk())
             .await
