@@ -44,22 +44,30 @@ impl<T: Send + 'static, R: Send + 'static> GroupCommit<T, R> {
         F: FnOnce(Vec<T>) -> Fut,
         Fut: Future<Output = Vec<R>> + Send + 'static,
     {
-        let (tx, rx) = oneshot::channel();
+        let (tx, mut rx) = oneshot::channel();
         self.lock_pending().push((item, tx));
-        {
-            let _flushing = self.flush.lock().await;
-            let batch = std::mem::take(&mut *self.lock_pending());
-            if !batch.is_empty() {
-                let (items, replies): (Vec<T>, Vec<oneshot::Sender<R>>) = batch.into_iter().unzip();
-                let written = write(items);
-                let job = tokio::spawn(async move {
-                    for (reply, answer) in replies.into_iter().zip(written.await) {
-                        let _ = reply.send(answer);
-                    }
-                });
-                let _ = job.await;
-            }
+        // Wait for our answer or for the flush lock, whichever comes first:
+        // a caller whose item an earlier flush wrote must not queue for the
+        // lock (FIFO) and then flush newcomers one by one.
+        let flushing = tokio::select! {
+            biased;
+            answer = &mut rx => return answer.ok(),
+            flushing = self.flush.lock() => flushing,
+        };
+        // Holding the lock, no flush is under way: our item was written
+        // (answer on its way) or is still pending and goes in this batch.
+        let batch = std::mem::take(&mut *self.lock_pending());
+        if !batch.is_empty() {
+            let (items, replies): (Vec<T>, Vec<oneshot::Sender<R>>) = batch.into_iter().unzip();
+            let written = write(items);
+            let job = tokio::spawn(async move {
+                for (reply, answer) in replies.into_iter().zip(written.await) {
+                    let _ = reply.send(answer);
+                }
+            });
+            let _ = job.await;
         }
+        drop(flushing);
         rx.await.ok()
     }
 
@@ -97,7 +105,9 @@ mod tests {
             assert_eq!(c.await.unwrap(), Some(i as u32 * 10));
         }
         let n = writes.load(Ordering::SeqCst);
-        assert!(n < 50, "50 concurrent items took {n} writes");
+        // The first write runs alone or nearly; the rest queue behind it
+        // and go together (a FIFO hand-over would make ~50 writes).
+        assert!(n <= 4, "50 concurrent items took {n} writes");
     }
 
     #[tokio::test]

@@ -120,10 +120,11 @@ const SELECT: &str = "SELECT t.id, t.server_id, s.name AS server_name, t.tenant_
      FROM tasks t JOIN servers s ON s.id = t.server_id";
 
 impl Store {
-    /// Writes a queued task and its audit entry together. Concurrent
-    /// calls share a transaction (group commit, `group.rs`); a batch that
-    /// fails is written again one task at a time, so each caller gets its
-    /// own outcome.
+    /// Writes a queued task and its audit entry together. On SQLite,
+    /// whose one writer serialises transactions anyway, concurrent calls
+    /// share a transaction (group commit, `group.rs`); a batch that fails
+    /// is written again one task at a time, so each caller gets its own
+    /// outcome.
     pub async fn create_task(&self, t: NewTask<'_>, audit: NewAudit<'_>) -> Result<Task> {
         let pending = PendingTask {
             task: Task {
@@ -155,6 +156,13 @@ impl Store {
                 detail: audit.detail,
             },
         };
+        if matches!(self.pool, crate::Pool::Postgres(_)) {
+            // PostgreSQL runs concurrent transactions side by side and
+            // flushes concurrent commits together itself; one writer
+            // would only line up their round trips.
+            let mut one = self.insert_tasks(std::slice::from_ref(&pending)).await?;
+            return Ok(one.pop().expect("one task written"));
+        }
         let store = self.clone();
         self.task_writes
             .submit(pending, |batch| async move {
