@@ -36,6 +36,9 @@ pub struct BmcTarget {
     pub secrets: BTreeMap<String, Secret>,
 }
 
+/// The name of a VNC console's password in [`BmcTarget::secrets`].
+pub const VNC_PASSWORD: &str = "vnc_password";
+
 impl BmcTarget {
     /// The BMC password in clear (`None` if there is none, or if it is
     /// still sealed: agents open secrets before drivers run).
