@@ -83,6 +83,14 @@ impl PublicKey {
         Ok(key)
     }
 
+    /// The fingerprint of a key's base64 text, without the checks of
+    /// [`PublicKey::parse`] (for listing keys already registered).
+    pub fn fingerprint_of(text: &str) -> Option<String> {
+        let raw = BASE64.decode(text.trim()).ok()?;
+        let bytes: [u8; KEY_LEN] = raw.as_slice().try_into().ok()?;
+        Some(fingerprint(&bytes))
+    }
+
     fn from_bytes(bytes: [u8; KEY_LEN]) -> PublicKey {
         // Infallible for 32 bytes.
         let key = <Kem as hpke::Kem>::PublicKey::from_bytes(&bytes)
@@ -362,6 +370,11 @@ mod tests {
         let parsed = PublicKey::parse(&format!(" {text}\n")).unwrap();
         assert_eq!(&parsed, key.public());
         assert_eq!(parsed.fingerprint().len(), 16);
+        assert_eq!(
+            PublicKey::fingerprint_of(&text).as_deref(),
+            Some(parsed.fingerprint())
+        );
+        assert_eq!(PublicKey::fingerprint_of("AAAA"), None);
         assert_eq!(
             PublicKey::parse("not base64!").unwrap_err(),
             KeyError::NotBase64

@@ -340,7 +340,9 @@ pub async fn power(
 }
 
 /// Writes a queued task with its audit entry and hands it to the bus. If the
-/// bus is down the task stays queued and is resumed later.
+/// bus is down the task stays queued and is resumed later. Refused (409)
+/// before anything is written when the BMC password could not be sealed to
+/// the site's agent key.
 pub(crate) async fn queue_task(
     state: &AppState,
     caller: &Caller,
@@ -350,6 +352,9 @@ pub(crate) async fn queue_task(
     params: &serde_json::Value,
     action: &str,
 ) -> Result<Task, Problem> {
+    state
+        .check_secrets_can_go(&server.site_name, server.bmc.has_password)
+        .await?;
     let source = source.to_string();
     let task = state
         .store
