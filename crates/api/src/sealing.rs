@@ -23,11 +23,14 @@ use crate::{AppState, Problem};
 /// bounds how long another controller process would go on with it.
 const FRESH: Duration = Duration::from_secs(10);
 
+/// A site's key (or its absence) and when it was read.
+type Known = (Instant, Option<Arc<PublicKey>>);
+
 /// Parsed site keys by site name, so that publishing costs no database
 /// read or key parsing per task.
 #[derive(Default)]
 pub(crate) struct SiteKeys {
-    cache: Mutex<HashMap<String, (Instant, Option<Arc<PublicKey>>)>>,
+    cache: Mutex<HashMap<String, Known>>,
 }
 
 impl SiteKeys {
@@ -58,9 +61,7 @@ impl SiteKeys {
         self.lock().remove(site);
     }
 
-    fn lock(
-        &self,
-    ) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, Option<Arc<PublicKey>>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Known>> {
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

@@ -565,7 +565,8 @@ mod tests {
         let key = ironrack_seal::AgentKey::generate();
         let mut sealed = with_vnc(request(7, "ams"));
         sealed.seal_secrets(key.public()).unwrap();
-        let changes: [(&str, fn(&mut TaskRequest)); 9] = [
+        type Change = (&'static str, fn(&mut TaskRequest));
+        let changes: [Change; 9] = [
             ("task", |r| r.task_id = 8),
             ("server", |r| r.server_id = 2),
             ("site", |r| r.site = "fra".into()),

@@ -258,7 +258,7 @@ fn agent_refused(error: &str) -> Problem {
 #[utoipa::path(post, path = "/api/v1/servers/{id}/console", tag = "consoles", request_body = ConsoleRequest,
     params(("X-Ironrack-Pin" = Option<String>, Header, description = "the caller's PIN")),
     responses((status = 201, body = ConsoleCreated), (status = 403, body = Problem), (status = 404, body = Problem),
-        (status = 409, body = Problem, description = "the BMC's console session cap is reached"),
+        (status = 409, body = Problem, description = "the BMC's console session cap is reached, or the site has no agent key for the console's passwords"),
         (status = 422, body = Problem), (status = 502, body = Problem)))]
 pub async fn open(
     State(state): State<AppState>,

@@ -316,7 +316,7 @@ pub async fn delete(
 /// `reset` and `cycle` need the caller's PIN.
 #[utoipa::path(post, path = "/api/v1/servers/{id}/power", tag = "servers", request_body = PowerRequest,
     params(("X-Ironrack-Pin" = Option<String>, Header, description = "PIN for destructive actions")),
-    responses((status = 202, body = TaskOut), (status = 403, body = Problem), (status = 404, body = Problem), (status = 429, body = Problem)))]
+    responses((status = 202, body = TaskOut), (status = 409, body = Problem, description = "the site has no agent key for the BMC password"), (status = 403, body = Problem), (status = 404, body = Problem), (status = 429, body = Problem)))]
 pub async fn power(
     State(state): State<AppState>,
     caller: Caller,
@@ -390,7 +390,7 @@ pub(crate) async fn queue_task(
 /// `persistent`). Needs the PIN: a wrong boot device can reinstall a server.
 #[utoipa::path(post, path = "/api/v1/servers/{id}/boot-device", tag = "servers", request_body = ironrack_core::BootRequest,
     params(("X-Ironrack-Pin" = Option<String>, Header, description = "the caller's PIN")),
-    responses((status = 202, body = TaskOut), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 202, body = TaskOut), (status = 409, body = Problem, description = "the site has no agent key for the BMC password"), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn boot_device(
     State(state): State<AppState>,
     caller: Caller,
