@@ -1,11 +1,12 @@
 //! Console tasks: the controller opens, joins, kills and reads console
 //! sessions through this site's gateway, the same way it reaches BMCs.
-//! Secrets (the BMC and VNC passwords) arrive in the task's BMC target and
-//! stay in the gateway.
+//! Secrets (the BMC and VNC passwords) arrive in the task's BMC target
+//! (sealed to this agent's key across a broker, opened before this runs)
+//! and stay in the gateway.
 
 use std::time::Duration;
 
-use ironrack_bus::{ConsoleChange, Event, EventSender, TaskRequest};
+use ironrack_bus::{ConsoleChange, Event, EventSender, TaskRequest, VNC_PASSWORD};
 use ironrack_console::{
     Gateway, GatewayError, GatewayEvent, Kind, Limits, NewSession, OpenSession, Target,
 };
@@ -112,12 +113,10 @@ fn open(gw: &Gateway, task: &TaskRequest) -> Result<serde_json::Value, DriverErr
             let addr = p.vnc.clone().ok_or_else(|| {
                 DriverError::BadRequest("console.open: kind vnc without a vnc endpoint".into())
             })?;
-            // Only on the bus copy of the target, never stored with the options.
+            // A secret of the target (sealed across a broker), never an option.
             let password = task
                 .bmc
-                .options
-                .get("vnc_password")
-                .and_then(|v| v.as_str())
+                .plain_secret(VNC_PASSWORD)
                 .map(|s| Zeroizing::new(s.to_owned()));
             Target::Vnc { addr, password }
         }

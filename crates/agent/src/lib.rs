@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use ironrack_bus::{Delivery, Event, EventSender, TaskRequest};
 use ironrack_core::{PowerAction, TaskEvent, TaskEventKind};
+use ironrack_seal::AgentKey;
 use tokio::sync::{Semaphore, mpsc};
 
 pub use driver::{BmcLimiter, DriverError, Drivers, FakeMachines, IpmiMachines, ipmi_config};
@@ -28,6 +29,9 @@ pub struct Agent {
     poller: Arc<poller::PowerPoller>,
     /// This site's console gateway, if it runs one.
     console: Option<ironrack_console::Gateway>,
+    /// Opens the secrets sealed to this site (`None` in-process, where
+    /// they arrive in clear).
+    key: Option<Arc<AgentKey>>,
 }
 
 impl Agent {
@@ -41,7 +45,14 @@ impl Agent {
             slots: Arc::new(Semaphore::new(64)),
             poller: Arc::new(poller),
             console: None,
+            key: None,
         }
+    }
+
+    /// Opens sealed secrets with this key (the site's registered one).
+    pub fn with_key(mut self, key: AgentKey) -> Agent {
+        self.key = Some(Arc::new(key));
+        self
     }
 
     /// At most `limit` power polls at once (default [`DEFAULT_POLL_LIMIT`]).
@@ -71,7 +82,11 @@ impl Agent {
     /// delivered again.
     pub async fn run_deliveries(self, mut tasks: mpsc::Receiver<Delivery<TaskRequest>>) {
         tracing::info!(site = %self.site, "agent running");
-        while let Some(delivery) = tasks.recv().await {
+        while let Some(mut delivery) = tasks.recv().await {
+            if let Err(e) = delivery.message.open_secrets(self.key.as_deref()) {
+                self.refuse(delivery, e).await;
+                continue;
+            }
             // Power polls are not tasks: the poller takes them.
             let Some(delivery) = self.poller.take(delivery).await else {
                 continue;
@@ -102,11 +117,42 @@ impl Agent {
     }
 }
 
-/// Reports events for one task: started, then succeeded or failed. Errs
-/// only when the final event could not be published.
+impl Agent {
+    /// A task whose secrets do not open fails with the reason (a poll is
+    /// only logged: the next one would fail alike); either way it is
+    /// settled, since delivering it again cannot help.
+    async fn refuse(&self, delivery: Delivery<TaskRequest>, e: ironrack_bus::SecretError) {
+        let Delivery { message, settler } = delivery;
+        let reported = if message.as_power_poll().is_some() {
+            tracing::warn!(server = message.server_id, error = %e, "power poll dropped");
+            Ok(())
+        } else {
+            tracing::warn!(task = message.task_id, server = message.server_id, error = %e, "task failed");
+            self.events
+                .send(Event::Task(TaskEvent {
+                    task_id: message.task_id,
+                    seq: 2,
+                    what: TaskEventKind::Failed {
+                        error: e.to_string(),
+                    },
+                }))
+                .await
+        };
+        let settled = match reported {
+            Ok(()) => settler.ack().await,
+            Err(_) => settler.nack().await,
+        };
+        if let Err(e) = settled {
+            tracing::warn!(task = message.task_id, error = %e, "could not settle a task delivery");
+        }
+    }
+}
+
 /// How long a task may run before the agent reports it started.
 const QUIET_START: std::time::Duration = std::time::Duration::from_millis(100);
 
+/// Reports events for one task: started (if it takes a while), then
+/// succeeded or failed. Errs only when the final event could not be published.
 async fn run_task(
     drivers: &Drivers,
     console: Option<&ironrack_console::Gateway>,
@@ -219,6 +265,7 @@ mod tests {
                 username: "u".into(),
                 password: None,
                 options,
+                secrets: Default::default(),
             },
         }
     }
@@ -298,6 +345,55 @@ mod tests {
         assert!(started(&seen), "a slow task says it started: {seen:?}");
         // Its observation travels right before the result, after the start.
         assert!(matches!(seen[seen.len() - 2], Event::Power { .. }), "{seen:?}");
+    }
+
+    #[tokio::test]
+    async fn sealed_secrets_open_only_with_the_sites_key() {
+        let bus = InProcessBus::new();
+        let mut events = bus.take_events().unwrap();
+        let ours = AgentKey::generate();
+        let same = AgentKey::from_base64(&ours.to_base64()).unwrap();
+        let other = AgentKey::generate();
+        let (ours_fp, other_fp) = (
+            ours.public().fingerprint().to_owned(),
+            other.public().fingerprint().to_owned(),
+        );
+        tokio::spawn(
+            Agent::new("lab", Drivers::default(), bus.event_sender())
+                .with_key(ours)
+                .run(bus.consume_site("lab").unwrap()),
+        );
+        let sealed_to = |task_id, key: &AgentKey| {
+            let mut t = power(task_id, "on", serde_json::json!({}));
+            t.bmc.password = Some("pw".into());
+            t.seal_secrets(key.public()).unwrap();
+            t
+        };
+        bus.publish_task(sealed_to(1, &other)).unwrap();
+        let (_, what) = next_terminal(&mut events).await;
+        let TaskEventKind::Failed { error } = what else {
+            panic!("{what:?}")
+        };
+        assert!(
+            error.contains(&format!(
+                "sealed to key {other_fp}, this agent has key {ours_fp}"
+            )),
+            "{error}"
+        );
+        assert!(error.contains("on site `lab`"), "{error}");
+
+        bus.publish_task(sealed_to(2, &same)).unwrap();
+        let (_, what) = next_terminal(&mut events).await;
+        assert!(matches!(what, TaskEventKind::Succeeded { .. }), "{what:?}");
+
+        let mut clear = power(3, "on", serde_json::json!({}));
+        clear.bmc.password = Some("pw".into());
+        bus.publish_task(clear).unwrap();
+        let (_, what) = next_terminal(&mut events).await;
+        assert!(
+            matches!(what, TaskEventKind::Succeeded { .. }),
+            "in clear is fine in-process: {what:?}"
+        );
     }
 
     #[tokio::test]

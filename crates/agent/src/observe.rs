@@ -120,6 +120,7 @@ mod tests {
                 username: "u".into(),
                 password: None,
                 options,
+                secrets: Default::default(),
             },
         }
     }

@@ -134,6 +134,7 @@ mod tests {
             username: "u".into(),
             password: None,
             options: serde_json::json!({}),
+            secrets: Default::default(),
         };
         Delivery::unacked(TaskRequest::power_poll(
             server_id,

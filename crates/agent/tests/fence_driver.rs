@@ -23,6 +23,7 @@ fn target(port: u16, password: &str, options: Value) -> BmcTarget {
         username: common::USER.into(),
         password: Some(password.into()),
         options,
+        secrets: Default::default(),
     }
 }
 

@@ -31,6 +31,7 @@ fn task(
             username: common::USER.into(),
             password: Some(password.into()),
             options,
+            secrets: Default::default(),
         },
     }
 }

@@ -206,6 +206,7 @@ impl Sushy {
             username: USER.into(),
             password: Some(password.into()),
             options: opts,
+            secrets: Default::default(),
         }
     }
 

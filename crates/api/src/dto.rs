@@ -200,8 +200,30 @@ pub struct SiteOut {
     pub name: String,
     pub location: String,
     pub created_at: String,
+    /// The public key of the site's agent, to which BMC secrets are sealed
+    /// before they cross the broker; `null` until an admin registers one.
+    pub agent_key: Option<AgentKeyOut>,
+    /// Why BMC secrets cannot reach this site's agent, and what to run
+    /// (multi-site setups only; `null` when all is well).
+    pub agent_key_problem: Option<String>,
     /// Agents heard from at this site.
     pub agents: Vec<AgentOut>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AgentKeyOut {
+    /// X25519 public key, base64 (not a secret).
+    pub public_key: String,
+    /// Short name of the key, as agents and errors show it.
+    pub fingerprint: String,
+    pub registered_at: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AgentKeyIn {
+    /// The agent's public key as `ironrack agent keygen` prints it (base64).
+    pub public_key: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -211,31 +233,73 @@ pub struct AgentOut {
     pub last_seen: String,
     /// Heard from within the last `AGENT_LIVE_MS`.
     pub live: bool,
+    /// Fingerprint of the key this agent holds (from its heartbeat).
+    pub key_fingerprint: Option<String>,
 }
 
 /// An agent that sent no heartbeat for this long counts as gone.
 pub const AGENT_LIVE_MS: i64 = 30_000;
 
 impl SiteOut {
-    pub fn new(s: &Site, agents: &[ironrack_store::AgentSeen]) -> SiteOut {
+    /// `sealing`: tasks cross a broker, so the site needs its agent's key.
+    pub fn new(s: &Site, agents: &[ironrack_store::AgentSeen], sealing: bool) -> SiteOut {
         let now = ironrack_store::now_ms();
+        let agents: Vec<AgentOut> = agents
+            .iter()
+            .filter(|a| a.site == s.name)
+            .map(|a| AgentOut {
+                name: a.name.clone(),
+                version: a.version.clone(),
+                last_seen: time(a.last_seen),
+                live: now - a.last_seen < AGENT_LIVE_MS,
+                key_fingerprint: a.key_fingerprint.clone(),
+            })
+            .collect();
+        let agent_key = s.agent_key.as_ref().map(|k| AgentKeyOut {
+            public_key: k.clone(),
+            fingerprint: ironrack_seal::PublicKey::fingerprint_of(k).unwrap_or_default(),
+            registered_at: s.agent_key_set_at.map(time),
+        });
+        let agent_key_problem = if sealing {
+            key_problem(&s.name, agent_key.as_ref(), &agents)
+        } else {
+            None
+        };
         SiteOut {
             id: s.id,
             name: s.name.clone(),
             location: s.location.clone(),
             created_at: time(s.created_at),
-            agents: agents
-                .iter()
-                .filter(|a| a.site == s.name)
-                .map(|a| AgentOut {
-                    name: a.name.clone(),
-                    version: a.version.clone(),
-                    last_seen: time(a.last_seen),
-                    live: now - a.last_seen < AGENT_LIVE_MS,
-                })
-                .collect(),
+            agent_key,
+            agent_key_problem,
+            agents,
         }
     }
+}
+
+/// No registered key, or a live agent holding another one.
+fn key_problem(site: &str, key: Option<&AgentKeyOut>, agents: &[AgentOut]) -> Option<String> {
+    let Some(key) = key else {
+        return Some(crate::sealing::no_key_text(site));
+    };
+    let wrong: Vec<String> = agents
+        .iter()
+        .filter(|a| a.live)
+        .filter_map(|a| {
+            let fp = a.key_fingerprint.as_deref()?;
+            (fp != key.fingerprint).then(|| format!("`{}` holds key {fp}", a.name))
+        })
+        .collect();
+    (!wrong.is_empty()).then(|| {
+        format!(
+            "agent {} but the registered key is {}: its tasks that carry a BMC password fail. \
+             Register the agent's key (`ironrack site agent-key {site} KEY`, KEY from \
+             `ironrack agent keygen --key-file PATH` on its host), or start it with the key file \
+             whose key is registered",
+            wrong.join(", agent "),
+            key.fingerprint
+        )
+    })
 }
 
 #[derive(Deserialize, ToSchema)]

@@ -17,6 +17,7 @@ mod idempotency;
 mod poller;
 mod problem;
 mod routes;
+mod sealing;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -103,6 +104,8 @@ pub struct AppState {
     limits: Arc<Limits>,
     /// Fan-out of applied events to `GET /api/v1/events` streams.
     notices: tokio::sync::broadcast::Sender<events::Notice>,
+    /// Site agents' public keys, for sealing secrets (broker only).
+    site_keys: Arc<sealing::SiteKeys>,
 }
 
 struct Limits {
@@ -125,6 +128,7 @@ impl AppState {
             config: Arc::new(config),
             limits: Arc::new(limits),
             notices: tokio::sync::broadcast::channel(1024).0,
+            site_keys: Arc::default(),
         }
     }
 }
@@ -315,6 +319,23 @@ async fn apply_bulk(state: &AppState, batch: &[&Event]) -> Result<(), ironrack_s
     Ok(())
 }
 
+/// Ends a task that the controller cannot hand to an agent, the way an
+/// agent's failure would (stored, and told to event streams).
+pub(crate) async fn fail_task(
+    state: &AppState,
+    task_id: i64,
+    error: &str,
+) -> Result<(), ironrack_store::StoreError> {
+    let failed = Event::Task(ironrack_core::TaskEvent {
+        task_id,
+        seq: 2,
+        what: ironrack_core::TaskEventKind::Failed {
+            error: error.to_owned(),
+        },
+    });
+    apply_bulk(state, &[&failed]).await
+}
+
 async fn apply_event(state: &AppState, event: &Event) -> Result<(), ironrack_store::StoreError> {
     let store = &state.store;
     let notice = match event {
@@ -345,8 +366,11 @@ async fn apply_event(state: &AppState, event: &Event) -> Result<(), ironrack_sto
             site,
             agent,
             version,
+            key,
         } => {
-            store.agent_heartbeat(site, agent, version).await?;
+            store
+                .agent_heartbeat(site, agent, version, key.as_deref())
+                .await?;
             None
         }
     };

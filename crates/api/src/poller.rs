@@ -8,10 +8,11 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use ironrack_bus::{BmcTarget, PowerPoll, TaskRequest};
-use ironrack_store::{Server, ServerFilter, StoreError, now_ms};
+use ironrack_bus::{PowerPoll, TaskRequest};
+use ironrack_store::{ServerFilter, StoreError, now_ms};
 
 use crate::AppState;
+use crate::sealing::{Unsealed, no_key_text};
 
 /// Settings of the power poller.
 #[derive(Debug, Clone)]
@@ -89,6 +90,8 @@ async fn poll_round(state: &AppState, cfg: &PowerPollConfig) -> Result<usize, Ro
     let started = tokio::time::Instant::now();
     let mut published = 0;
     let mut seen = 0;
+    // Sites without an agent key, warned about once per round.
+    let mut keyless = HashSet::new();
     let mut after_id = None;
     loop {
         let page = state
@@ -112,8 +115,22 @@ async fn poll_round(state: &AppState, cfg: &PowerPollConfig) -> Result<usize, Ro
             if server.bmc.driver == "fake" {
                 continue;
             }
-            let bmc = bmc_target(state, server).await?;
-            let req = TaskRequest::power_poll(server.id, server.site_name.clone(), bmc, poll);
+            let bmc = crate::routes::bmc_target(state, server).await?;
+            let mut req = TaskRequest::power_poll(server.id, server.site_name.clone(), bmc, poll);
+            match state.seal_secrets(&mut req).await {
+                Ok(()) => {}
+                Err(Unsealed::NoKey(site)) => {
+                    if keyless.insert(site.clone()) {
+                        tracing::warn!(%site, "servers with a BMC password are not polled: {}", no_key_text(&site));
+                    }
+                    continue;
+                }
+                Err(Unsealed::Store(e)) => return Err(e.into()),
+                Err(Unsealed::Seal(e)) => {
+                    tracing::error!(server = server.id, error = %e, "power poll not sealed");
+                    continue;
+                }
+            }
             state.tasks.publish(req).await?;
             published += 1;
         }
@@ -127,20 +144,6 @@ async fn poll_round(state: &AppState, cfg: &PowerPollConfig) -> Result<usize, Ro
             .mul_f64(seen as f64 / total as f64);
         tokio::time::sleep_until(started + due).await;
     }
-}
-
-/// How the agent reaches the server's BMC, password included (it travels
-/// only to the site's agent, like a task's).
-async fn bmc_target(state: &AppState, server: &Server) -> Result<BmcTarget, StoreError> {
-    let password = state.store.bmc_password(server.id).await?;
-    Ok(BmcTarget {
-        driver: server.bmc.driver.clone(),
-        address: server.bmc.address.clone(),
-        port: server.bmc.port,
-        username: server.bmc.username.clone(),
-        password: password.map(|p| p.to_string()),
-        options: server.bmc.options.clone(),
-    })
 }
 
 #[cfg(test)]
@@ -181,7 +184,13 @@ mod tests {
             .await
             .unwrap();
         let mut ids = Vec::new();
-        for (site, password) in [("ams", Some("ams-pw")), ("fra", None)] {
+        // ams has a registered agent key, fra has none but no password to
+        // seal either, ber has a password and no key: it is not polled.
+        for (site, password) in [
+            ("ams", Some("ams-pw")),
+            ("fra", None),
+            ("ber", Some("ber-pw")),
+        ] {
             let site = store.create_site(site, "").await.unwrap();
             let server = store
                 .create_server(NewServer {
@@ -217,7 +226,15 @@ mod tests {
             })
             .await
             .unwrap();
-        store.agent_heartbeat("ams", "a1", "0.1.0").await.unwrap();
+        store
+            .agent_heartbeat("ams", "a1", "0.1.0", None)
+            .await
+            .unwrap();
+        let agent_key = ironrack_seal::AgentKey::generate();
+        store
+            .set_site_agent_key(ams.id, &agent_key.public().to_base64())
+            .await
+            .unwrap();
         let bus = Arc::new(Recorder::default());
         let state = AppState::new(store, bus.clone(), crate::ApiConfig::default());
 
@@ -227,7 +244,11 @@ mod tests {
         assert_eq!(sent[0].server_id, ids[0], "only ams has a live agent");
         assert_eq!(sent[0].site, "ams");
         assert_eq!(sent[0].task_id, 0);
-        assert_eq!(sent[0].bmc.password.as_deref(), Some("ams-pw"));
+        // Sealed to the site's key, bound to this poll.
+        assert_eq!(sent[0].bmc.plain_password(), None);
+        let mut opened = sent[0].clone();
+        opened.open_secrets(Some(&agent_key)).unwrap();
+        assert_eq!(opened.bmc.plain_password(), Some("ams-pw"));
         let poll = sent[0].as_power_poll().unwrap().unwrap();
         assert_eq!((poll.max_age_ms, poll.jitter_ms), (2000, 1000));
         assert_eq!(poll.report_every_ms, 600_000);
@@ -241,7 +262,7 @@ mod tests {
             .iter()
             .map(|t| t.site.clone())
             .collect();
-        assert_eq!(sites, ["ams", "fra"]);
+        assert_eq!(sites, ["ams", "fra"], "ber has no key for its password");
         state.store.close().await;
         std::fs::remove_dir_all(&dir).ok();
     }

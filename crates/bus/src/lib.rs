@@ -7,7 +7,7 @@
 //!
 //! Invariant: the bus knows messages, not the database or HTTP.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 
 use ironrack_core::{PowerState, SelEntry, SensorReading, TaskEvent};
@@ -15,7 +15,9 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 pub mod amqp;
+mod secret;
 pub use amqp::{AmqpBus, AmqpConfig};
+pub use secret::{Secret, SecretError};
 
 /// How the agent reaches a server's BMC.
 #[derive(Clone, Serialize, Deserialize)]
@@ -24,10 +26,30 @@ pub struct BmcTarget {
     pub address: String,
     pub port: u16,
     pub username: String,
-    /// In clear only on the in-process bus; across a broker it will be
-    /// sealed to the site agent's key.
-    pub password: Option<String>,
+    /// In clear only inside a process; sealed to the site agent's key
+    /// before it crosses a broker (see [`Secret`]).
+    pub password: Option<Secret>,
     pub options: serde_json::Value,
+    /// The target's other secrets by name (e.g. `vnc_password` of a
+    /// console), carried like the password. Secrets never go in `options`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub secrets: BTreeMap<String, Secret>,
+}
+
+/// The name of a VNC console's password in [`BmcTarget::secrets`].
+pub const VNC_PASSWORD: &str = "vnc_password";
+
+impl BmcTarget {
+    /// The BMC password in clear (`None` if there is none, or if it is
+    /// still sealed: agents open secrets before drivers run).
+    pub fn plain_password(&self) -> Option<&str> {
+        self.password.as_ref().and_then(Secret::plain)
+    }
+
+    /// Another secret in clear, by name.
+    pub fn plain_secret(&self, name: &str) -> Option<&str> {
+        self.secrets.get(name).and_then(Secret::plain)
+    }
 }
 
 impl std::fmt::Debug for BmcTarget {
@@ -37,7 +59,8 @@ impl std::fmt::Debug for BmcTarget {
             .field("address", &self.address)
             .field("port", &self.port)
             .field("username", &self.username)
-            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("password", &self.password)
+            .field("secrets", &self.secrets)
             .finish()
     }
 }
@@ -134,6 +157,9 @@ pub enum Event {
         site: String,
         agent: String,
         version: String,
+        /// Fingerprint of the agent's key (absent from older agents).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
     },
 }
 
@@ -246,6 +272,13 @@ pub trait TaskPublisher: Send + Sync {
         false
     }
 
+    /// Whether tasks stay inside this process, so their secrets may stay in
+    /// clear. Otherwise the publisher must be handed tasks whose secrets are
+    /// sealed to the site agent's key: a secret in clear does not serialize.
+    fn in_process(&self) -> bool {
+        false
+    }
+
     fn publish(
         &self,
         task: TaskRequest,
@@ -253,6 +286,10 @@ pub trait TaskPublisher: Send + Sync {
 }
 
 impl TaskPublisher for InProcessBus {
+    fn in_process(&self) -> bool {
+        true
+    }
+
     fn publish(
         &self,
         task: TaskRequest,
@@ -421,6 +458,7 @@ mod tests {
                 username: "u".into(),
                 password: Some("pw".into()),
                 options: serde_json::json!({}),
+                secrets: BTreeMap::new(),
             },
         }
     }
@@ -470,7 +508,9 @@ mod tests {
             report_every_ms: 600_000,
         };
         let base = request(1, "ams");
-        let req = TaskRequest::power_poll(3, "ams".into(), base.bmc.clone(), poll);
+        let mut req = TaskRequest::power_poll(3, "ams".into(), base.bmc.clone(), poll);
+        req.seal_secrets(ironrack_seal::AgentKey::generate().public())
+            .unwrap();
         let back: TaskRequest =
             serde_json::from_str(&serde_json::to_string(&req).unwrap()).unwrap();
         assert_eq!(back.as_power_poll().unwrap().unwrap(), poll);
@@ -479,8 +519,113 @@ mod tests {
 
     #[test]
     fn passwords_are_not_debug_printed() {
-        let text = format!("{:?}", request(1, "ams"));
+        let mut req = request(1, "ams");
+        req.bmc
+            .secrets
+            .insert("vnc_password".into(), "vnc-pw".into());
+        let text = format!("{req:?}");
         assert!(!text.contains("pw\""), "{text}");
+        assert!(!text.contains("vnc-pw"), "{text}");
         assert!(text.contains("<redacted>"));
+        let key = ironrack_seal::AgentKey::generate();
+        req.seal_secrets(key.public()).unwrap();
+        let text = format!("{req:?}");
+        assert!(
+            text.contains(&format!("<sealed to {}>", key.public().fingerprint())),
+            "{text}"
+        );
+    }
+
+    fn with_vnc(mut req: TaskRequest) -> TaskRequest {
+        req.bmc
+            .secrets
+            .insert("vnc_password".into(), "vnc-pw".into());
+        req
+    }
+
+    #[test]
+    fn secrets_in_clear_do_not_serialize() {
+        let err = serde_json::to_string(&request(1, "ams")).unwrap_err();
+        assert!(
+            err.to_string().contains("cannot leave the process"),
+            "{err}"
+        );
+        let mut req = with_vnc(request(1, "ams"));
+        req.bmc.password = None;
+        assert!(serde_json::to_string(&req).is_err(), "nor other secrets");
+        req.bmc.secrets.clear();
+        assert!(serde_json::to_string(&req).is_ok(), "no secret, no problem");
+    }
+
+    #[test]
+    fn sealed_secrets_cross_the_wire_and_open_at_the_agent() {
+        let key = ironrack_seal::AgentKey::generate();
+        let mut req = with_vnc(request(7, "ams"));
+        assert!(req.has_plain_secrets());
+        req.seal_secrets(key.public()).unwrap();
+        assert!(!req.has_plain_secrets());
+        let json = serde_json::to_string(&req).unwrap();
+        assert!(!json.contains("pw\""), "{json}");
+        assert!(!json.contains("vnc-pw"), "{json}");
+        let mut back: TaskRequest = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.bmc.plain_password(), None, "sealed until opened");
+        back.open_secrets(Some(&key)).unwrap();
+        assert_eq!(back.bmc.plain_password(), Some("pw"));
+        assert_eq!(back.bmc.plain_secret("vnc_password"), Some("vnc-pw"));
+        // Without a key, a sealed secret is an error, not an empty password.
+        let mut keyless: TaskRequest = serde_json::from_str(&json).unwrap();
+        let err = keyless.open_secrets(None).unwrap_err();
+        assert!(err.to_string().contains("no key"), "{err}");
+        // A request without secrets needs no key at all.
+        let mut plain = request(8, "ams");
+        plain.bmc.password = None;
+        plain.open_secrets(None).unwrap();
+    }
+
+    #[test]
+    fn a_sealed_secret_does_not_open_in_another_message() {
+        let key = ironrack_seal::AgentKey::generate();
+        let mut sealed = with_vnc(request(7, "ams"));
+        sealed.seal_secrets(key.public()).unwrap();
+        type Change = (&'static str, fn(&mut TaskRequest));
+        let changes: [Change; 9] = [
+            ("task", |r| r.task_id = 8),
+            ("server", |r| r.server_id = 2),
+            ("site", |r| r.site = "fra".into()),
+            ("kind", |r| r.kind = "sensors".into()),
+            ("driver", |r| r.bmc.driver = "ipmi".into()),
+            ("address", |r| r.bmc.address = "192.0.2.66".into()),
+            ("port", |r| r.bmc.port = 624),
+            ("username", |r| r.bmc.username = "root".into()),
+            ("slot", |r| {
+                // The VNC password put where the BMC password goes.
+                let vnc = r.bmc.secrets.remove("vnc_password").unwrap();
+                r.bmc.password = Some(vnc);
+            }),
+        ];
+        for (what, change) in changes {
+            let mut moved = sealed.clone();
+            change(&mut moved);
+            let err = moved.open_secrets(Some(&key)).unwrap_err();
+            assert!(matches!(err, SecretError::Invalid { .. }), "{what}: {err}");
+        }
+        sealed.clone().open_secrets(Some(&key)).unwrap();
+    }
+
+    #[test]
+    fn a_secret_for_another_agent_names_both_keys_and_the_site() {
+        let (site_key, agent_key) = (
+            ironrack_seal::AgentKey::generate(),
+            ironrack_seal::AgentKey::generate(),
+        );
+        let mut req = request(1, "ams");
+        req.seal_secrets(site_key.public()).unwrap();
+        let err = req.open_secrets(Some(&agent_key)).unwrap_err().to_string();
+        assert!(err.contains(site_key.public().fingerprint()), "{err}");
+        assert!(err.contains(agent_key.public().fingerprint()), "{err}");
+        assert!(
+            err.contains("register this agent's key on site `ams`"),
+            "{err}"
+        );
     }
 }

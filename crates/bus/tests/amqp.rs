@@ -71,7 +71,20 @@ async fn cleanup(cfg: &AmqpConfig, sites: &[&str]) {
     let _ = conn.close(200, "done".into()).await;
 }
 
+/// The key of every test site's agent.
+fn agent_key() -> &'static ironrack_seal::AgentKey {
+    static KEY: std::sync::OnceLock<ironrack_seal::AgentKey> = std::sync::OnceLock::new();
+    KEY.get_or_init(ironrack_seal::AgentKey::generate)
+}
+
+/// A task with its password sealed to [`agent_key`], as a controller sends it.
 fn task(task_id: i64, site: &str) -> TaskRequest {
+    let mut t = clear_task(task_id, site);
+    t.seal_secrets(agent_key().public()).expect("seal");
+    t
+}
+
+fn clear_task(task_id: i64, site: &str) -> TaskRequest {
     TaskRequest {
         task_id,
         server_id: 1,
@@ -83,8 +96,9 @@ fn task(task_id: i64, site: &str) -> TaskRequest {
             address: "127.0.0.1".into(),
             port: 623,
             username: "u".into(),
-            password: Some("pw".into()),
+            password: Some("bus-test-password".into()),
             options: serde_json::json!({}),
+            secrets: Default::default(),
         },
     }
 }
@@ -170,6 +184,45 @@ async fn tasks_reach_only_their_site() {
     cleanup(&cfg, &["site-a", "site-b"]).await;
 }
 
+/// The broker never holds a password in clear: a task whose secrets are
+/// not sealed is refused before it is sent, and a sealed one travels as
+/// ciphertext that the agent's key opens.
+#[tokio::test]
+async fn only_sealed_secrets_cross_the_broker() {
+    let cfg = config("sealed", 5);
+    let bus = connect(&cfg).await;
+    let err = bus.publish(clear_task(1, "lab")).await.unwrap_err();
+    assert!(
+        err.to_string().contains("cannot leave the process"),
+        "{err}"
+    );
+    bus.publish(task(2, "lab")).await.expect("publish sealed");
+    assert_eq!(
+        ready_messages(&cfg.task_queue("lab")).await,
+        1,
+        "only the sealed one"
+    );
+    let (conn, ch) = raw_channel().await;
+    let raw = ch
+        .basic_get(
+            cfg.task_queue("lab").as_str().into(),
+            BasicGetOptions { no_ack: true },
+        )
+        .await
+        .expect("basic_get")
+        .expect("the sealed task is queued");
+    let _ = conn.close(200, "done".into()).await;
+    let text = String::from_utf8_lossy(&raw.delivery.data);
+    assert!(!text.contains("bus-test-password"), "{text}");
+    assert!(text.contains(agent_key().public().fingerprint()), "{text}");
+    let mut got: TaskRequest = serde_json::from_slice(&raw.delivery.data).unwrap();
+    got.open_secrets(Some(agent_key()))
+        .expect("the agent opens it");
+    assert_eq!(got.bmc.plain_password(), Some("bus-test-password"));
+    bus.close().await;
+    cleanup(&cfg, &["lab"]).await;
+}
+
 #[tokio::test]
 async fn a_task_of_a_dead_consumer_is_delivered_again() {
     let cfg = config("redeliver", 5);
@@ -235,6 +288,7 @@ async fn events_travel_between_buses() {
             site: "lab".into(),
             agent: "a1".into(),
             version: "0.1.0".into(),
+            key: Some(agent_key().public().fingerprint().to_owned()),
         },
     ];
     let sender = agent.event_sender();

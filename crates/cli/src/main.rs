@@ -25,7 +25,7 @@ enum Command {
     /// Run the API only; tasks go to site agents through RabbitMQ.
     Controller(serve::ControllerArgs),
     /// Run the agent of one site: take its tasks from RabbitMQ, drive its BMCs.
-    Agent(serve::AgentArgs),
+    Agent(serve::AgentCommand),
     #[command(flatten)]
     Client(client::ClientCommand),
     /// IPMI with ipmitool's options, commands and output (`ironrack ipmi -H h -U u -E power status`).
@@ -53,7 +53,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(args).await,
             Command::Controller(args) => serve::run_controller(args).await,
-            Command::Agent(args) => serve::run_agent(args).await,
+            Command::Agent(cmd) => serve::agent(cmd).await,
             Command::Client(cmd) => client::run(cmd).await,
             Command::Ipmi(args) => ipmi_cmd::run(args).await,
             Command::Lab { cmd } => lab::run(cmd).await,

@@ -246,8 +246,9 @@ fn random_password() -> String {
 #[derive(clap::Args, Debug)]
 pub struct AmqpArgs {
     /// RabbitMQ URL, e.g. amqp://guest:guest@127.0.0.1:5672/%2f
-    #[arg(long, env = "IRONRACK_AMQP", hide_env_values = true)]
-    amqp: String,
+    // Required, but an Option so that `ironrack agent keygen` needs none.
+    #[arg(long, env = "IRONRACK_AMQP", hide_env_values = true, required = true)]
+    amqp: Option<String>,
     /// Prefix of exchange and queue names (one per ironrack installation).
     #[arg(long, env = "IRONRACK_AMQP_PREFIX", default_value = "ironrack")]
     amqp_prefix: String,
@@ -264,7 +265,7 @@ pub struct AmqpArgs {
 impl AmqpArgs {
     async fn connect(&self) -> anyhow::Result<AmqpBus> {
         let cfg = AmqpConfig {
-            url: self.amqp.clone(),
+            url: self.amqp.clone().context("--amqp is required")?,
             prefix: self.amqp_prefix.clone(),
             prefetch: self.prefetch,
             max_deliveries: self.max_deliveries,
@@ -283,11 +284,44 @@ pub struct ControllerArgs {
     amqp: AmqpArgs,
 }
 
+/// Where the agent keeps its private key unless told otherwise.
+const DEFAULT_KEY_FILE: &str = "ironrack-agent.key";
+
+/// `ironrack agent [keygen]`.
+#[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
+pub struct AgentCommand {
+    #[command(subcommand)]
+    command: Option<AgentSubcommand>,
+    #[command(flatten)]
+    run: AgentArgs,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum AgentSubcommand {
+    /// Print the agent's public key (to register on its site), creating the
+    /// key file if there is none
+    Keygen {
+        /// The agent's private key file (created mode 0600 if absent).
+        #[arg(long, env = "IRONRACK_AGENT_KEY_FILE", default_value = DEFAULT_KEY_FILE)]
+        key_file: PathBuf,
+        /// The site it is for, only to print the registration command.
+        #[arg(long, env = "IRONRACK_SITE")]
+        site: Option<String>,
+    },
+}
+
 #[derive(clap::Args, Debug)]
 pub struct AgentArgs {
     /// The site whose tasks this agent runs.
-    #[arg(long, env = "IRONRACK_SITE")]
-    site: String,
+    // Required, but an Option so that `ironrack agent keygen` needs none.
+    #[arg(long, env = "IRONRACK_SITE", required = true)]
+    site: Option<String>,
+    /// The agent's private key file: BMC passwords arrive sealed to its
+    /// public half, which an admin registers on the site. Created (mode
+    /// 0600) on first start; refused if group or others may read it.
+    #[arg(long, env = "IRONRACK_AGENT_KEY_FILE", default_value = DEFAULT_KEY_FILE)]
+    key_file: PathBuf,
     /// This agent's name in heartbeats (default: the host name).
     #[arg(long, env = "IRONRACK_AGENT_NAME")]
     name: Option<String>,
@@ -465,20 +499,56 @@ pub async fn run_controller(args: ControllerArgs) -> anyhow::Result<()> {
 /// How often an agent says it is alive.
 const HEARTBEAT: Duration = Duration::from_secs(10);
 
+/// `ironrack agent` and `ironrack agent keygen`.
+pub async fn agent(cmd: AgentCommand) -> anyhow::Result<()> {
+    match cmd.command {
+        Some(AgentSubcommand::Keygen { key_file, site }) => keygen(&key_file, site.as_deref()),
+        None => run_agent(cmd.run).await,
+    }
+}
+
+/// Prints the public key (creating the key file if absent): the line to
+/// copy, then how to register it.
+fn keygen(path: &Path, site: Option<&str>) -> anyhow::Result<()> {
+    let (key, created) = ironrack_seal::keyfile::load_or_create(path)?;
+    let public = key.public();
+    println!("{}", public.to_base64());
+    eprintln!(
+        "{} {} (fingerprint {}); register it on the agent's site with:\n  ironrack site agent-key {} {}",
+        if created { "created" } else { "read" },
+        path.display(),
+        public.fingerprint(),
+        site.unwrap_or("SITE"),
+        public.to_base64()
+    );
+    Ok(())
+}
+
 /// `ironrack agent`: runs one site's tasks from RabbitMQ.
 pub async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
     init_logs(&args.log)?;
+    let site = args.site.clone().context("--site is required")?;
+    let (key, created) = ironrack_seal::keyfile::load_or_create(&args.key_file)?;
+    tracing::info!(
+        key_file = %args.key_file.display(),
+        created,
+        fingerprint = key.public().fingerprint(),
+        public_key = %key.public().to_base64(),
+        "agent key (register it with `ironrack site agent-key {} <public_key>`)",
+        site
+    );
     let bus = args.amqp.connect().await?;
     let tasks = bus
-        .consume_tasks(&args.site)
+        .consume_tasks(&site)
         .await
         .context("consuming the site's tasks")?;
     let name = args.name.clone().unwrap_or_else(host_name);
     let events = bus.event_sender();
     let heartbeat = Event::Heartbeat {
-        site: args.site.clone(),
+        site: site.clone(),
         agent: name.clone(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
+        key: Some(key.public().fingerprint().to_owned()),
     };
     let beats = events.clone();
     tokio::spawn(async move {
@@ -489,8 +559,9 @@ pub async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
             tokio::time::sleep(HEARTBEAT).await;
         }
     });
-    let mut agent = Agent::new(args.site.clone(), Drivers::default(), events.clone())
-        .with_poll_limit(args.poll_concurrency);
+    let mut agent = Agent::new(site.clone(), Drivers::default(), events.clone())
+        .with_poll_limit(args.poll_concurrency)
+        .with_key(key);
     if let Some(addr) = args.console_listen {
         let base = match &args.console_url {
             Some(u) => u.clone(),
@@ -509,7 +580,7 @@ pub async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
         });
         agent = agent.with_console(gateway);
     }
-    tracing::info!(site = %args.site, agent = %name, "agent connected");
+    tracing::info!(site = %site, agent = %name, "agent connected");
     tokio::select! {
         _ = agent.run_deliveries(tasks) => {},
         _ = shutdown_signal() => {},

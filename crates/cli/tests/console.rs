@@ -750,6 +750,8 @@ async fn sol_through_a_site_agents_gateway() {
     s.post("/api/v1/sites", &admin, json!({"name": "ams"}))
         .await
         .expect(201);
+    // The BMC password reaches the agent sealed to this key.
+    s.register_agent_key(&admin, "ams").await;
     let op = s.user(&admin, "op", "operator", None).await;
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

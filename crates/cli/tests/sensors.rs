@@ -412,6 +412,8 @@ async fn poller_and_sensors_through_rabbitmq() {
     s.post("/api/v1/sites", &admin, json!({"name": "ams"}))
         .await
         .expect(201);
+    // The BMC password reaches the agent sealed to this key.
+    s.register_agent_key(&admin, "ams").await;
     let server = s
         .post(
             "/api/v1/servers",

@@ -3,10 +3,13 @@
 //! `IRONRACK_TEST_AMQP`).
 
 mod common;
+#[path = "../../ipmi/tests/common/mod.rs"]
+mod sims;
 
 use std::time::{Duration, Instant};
 
 use common::{AgentProcess, Server};
+use reqwest::Method;
 use serde_json::json;
 
 fn amqp_url() -> String {
@@ -168,6 +171,301 @@ async fn a_controller_restart_loses_no_task() {
     // The broker already held them: the restart did not publish them twice.
     assert!(s.log().contains("resumed=0"), "{}", s.log());
     cleanup(&prefix, &["ber"]).await;
+}
+
+/// A queue of the test's own bound to the installation's task and event
+/// exchanges: a copy of every message that crosses the broker. Exclusive,
+/// so it goes away with the connection.
+struct Capture {
+    conn: lapin::Connection,
+    channel: lapin::Channel,
+    queue: String,
+}
+
+impl Capture {
+    async fn bind(url: &str, prefix: &str) -> Capture {
+        use lapin::options::{QueueBindOptions, QueueDeclareOptions};
+        use lapin::types::FieldTable;
+        let conn = lapin::Connection::connect(url, lapin::ConnectionProperties::default())
+            .await
+            .expect("connect to RabbitMQ");
+        let channel = conn.create_channel().await.expect("channel");
+        let queue = channel
+            .queue_declare(
+                "".into(),
+                QueueDeclareOptions {
+                    exclusive: true,
+                    auto_delete: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .expect("capture queue")
+            .name()
+            .to_string();
+        for exchange in ["tasks", "events"] {
+            channel
+                .queue_bind(
+                    queue.as_str().into(),
+                    format!("{prefix}.{exchange}").as_str().into(),
+                    "#".into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .expect("bind the capture queue");
+        }
+        Capture {
+            conn,
+            channel,
+            queue,
+        }
+    }
+
+    /// Every message captured so far.
+    async fn take(&self) -> Vec<Vec<u8>> {
+        let mut out = Vec::new();
+        while let Some(m) = self
+            .channel
+            .basic_get(
+                self.queue.as_str().into(),
+                lapin::options::BasicGetOptions { no_ack: true },
+            )
+            .await
+            .expect("basic_get")
+        {
+            out.push(m.delivery.data.clone());
+        }
+        out
+    }
+
+    async fn close(self) {
+        let _ = self.conn.close(200, "done".into()).await;
+    }
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// BMC and console passwords cross RabbitMQ only sealed to the site
+/// agent's key: a copy of every message on the broker holds neither, while
+/// the agent still powers ipmi_sim and opens a VNC console with them. A
+/// site without a key refuses such tasks up front and says what to run; an
+/// agent holding another key than the registered one fails them, naming
+/// both keys; registering its key fixes that without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bmc_secrets_cross_the_broker_only_sealed() {
+    let Some(bmc) = sims::Bmc::start("bmc_secrets_cross_the_broker_only_sealed") else {
+        return;
+    };
+    // Passwords no message would hold by chance (ipmi_sim's own is the
+    // word `password`): its operator user gets one of its own.
+    const IPMI_PASSWORD: &str = "ipmi-Secret-55";
+    const VNC_PASSWORD: &str = "vnc-Secret-77";
+    const FRA_PASSWORD: &str = "fra-Secret-99";
+    let (url, prefix) = (amqp_url(), prefix("sealed"));
+    bmc.ipmitool(&["user", "set", "password", "3", IPMI_PASSWORD]);
+    let s = Server::start_controller(&url, &prefix).await;
+    let capture = Capture::bind(&url, &prefix).await;
+    let admin = s.admin().await;
+    for site in ["ams", "fra"] {
+        s.post("/api/v1/sites", &admin, json!({"name": site}))
+            .await
+            .expect(201);
+    }
+    let sim = s
+        .post(
+            "/api/v1/servers",
+            &admin,
+            json!({"name": "sim-ams", "site": "ams",
+                   "bmc": {"driver": "ipmi", "address": "127.0.0.1", "port": bmc.port,
+                           "username": "operator", "password": IPMI_PASSWORD,
+                           "options": {"timeout_ms": 300, "privilege": "operator"},
+                           "console": {"vnc": "127.0.0.1:5999", "vnc_password": VNC_PASSWORD}}}),
+        )
+        .await
+        .expect(201)["id"]
+        .as_i64()
+        .unwrap();
+    let power_on = |id: i64| {
+        let (s, admin) = (&s, admin.clone());
+        async move {
+            s.post(
+                &format!("/api/v1/servers/{id}/power"),
+                &admin,
+                json!({"action": "on"}),
+            )
+            .await
+        }
+    };
+
+    // No key yet: refused before any task exists, with what to run.
+    let refused = power_on(sim).await.expect(409);
+    let detail = refused["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("ironrack agent keygen") && detail.contains("ironrack site agent-key ams"),
+        "{detail}"
+    );
+    let site_named = |name: &'static str| {
+        let (s, admin) = (&s, admin.clone());
+        async move {
+            let sites = s.get("/api/v1/sites", &admin).await.expect(200);
+            sites["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|site| site["name"] == name)
+                .cloned()
+                .unwrap()
+        }
+    };
+    let ams = site_named("ams").await;
+    assert!(ams["agent_key"].is_null(), "{ams}");
+    assert!(
+        ams["agent_key_problem"]
+            .as_str()
+            .is_some_and(|p| p.contains("no agent key")),
+        "{ams}"
+    );
+
+    // Registering: admin only, and only a real key.
+    let op = s.user(&admin, "op", "operator", None).await;
+    let key_text = common::agent_keygen(&common::agent_key_file(&s.data_dir, "ams"));
+    let sites = s.get("/api/v1/sites", &admin).await.expect(200);
+    let ams_id = sites["items"][0]["id"].as_i64().unwrap();
+    let put = |token: String, key: &str| {
+        let s = &s;
+        let body = json!({ "public_key": key });
+        async move {
+            s.call(
+                Method::PUT,
+                &format!("/api/v1/sites/{ams_id}/agent-key"),
+                Some(&token),
+                Some(body),
+            )
+            .await
+        }
+    };
+    put(op.clone(), &key_text).await.expect(403);
+    let bad = put(admin.clone(), "bm90IGEga2V5").await.expect(422);
+    assert_eq!(bad["field"], "public_key", "{bad}");
+    let registered = put(admin.clone(), &key_text).await.expect(200);
+    let fingerprint = registered["agent_key"]["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(registered["agent_key_problem"].is_null(), "{registered}");
+
+    // The agent powers ipmi_sim and opens a VNC console with secrets that
+    // reached it sealed.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let ams_agent = AgentProcess::start_with(
+        "ams",
+        &url,
+        &prefix,
+        &s.data_dir,
+        "ams-1",
+        &["--console-listen", &listen],
+    );
+    let task = power_on(sim).await.expect(202)["id"].as_i64().unwrap();
+    wait_state(&s, &admin, task, "succeeded", Duration::from_secs(20)).await;
+    assert!(
+        bmc.ipmitool(&["chassis", "power", "status"]).contains("on"),
+        "ipmi_sim is on"
+    );
+    let console = s
+        .call_with(
+            Method::POST,
+            &format!("/api/v1/servers/{sim}/console"),
+            Some(&op),
+            Some(json!({"kind": "vnc"})),
+            &[("X-Ironrack-Pin", "2468")],
+        )
+        .await;
+    assert_eq!(
+        console.status.as_u16(),
+        201,
+        "{}; agent log: {}",
+        console.body,
+        ams_agent.log_text()
+    );
+
+    // A fra agent with another key than the registered one.
+    s.register_agent_key(&admin, "fra").await;
+    let registered_fra = site_named("fra").await["agent_key"]["fingerprint"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let other_key = s.data_dir.join("other-fra.key");
+    let other_text = common::agent_keygen(&other_key);
+    let fra_agent = AgentProcess::start_with(
+        "fra",
+        &url,
+        &prefix,
+        &s.data_dir,
+        "fra-1",
+        &["--key-file", other_key.to_str().unwrap()],
+    );
+    let fra = s
+        .post(
+            "/api/v1/servers",
+            &admin,
+            json!({"name": "fra-1", "site": "fra",
+                   "bmc": {"driver": "fake", "address": "10.0.0.9", "username": "u", "password": FRA_PASSWORD}}),
+        )
+        .await
+        .expect(201)["id"]
+        .as_i64()
+        .unwrap();
+    let task = power_on(fra).await.expect(202)["id"].as_i64().unwrap();
+    wait_state(&s, &admin, task, "failed", Duration::from_secs(20)).await;
+    let failed = s
+        .get(&format!("/api/v1/tasks/{task}"), &admin)
+        .await
+        .expect(200);
+    let other_fp =
+        s.set_agent_key(&admin, "fra", &other_text).await.body["agent_key"]["fingerprint"]
+            .as_str()
+            .map(str::to_owned);
+    let error = failed["error"].as_str().unwrap_or_default();
+    let other_fp = other_fp.unwrap();
+    assert!(
+        error.contains(&format!(
+            "sealed to key {registered_fra}, this agent has key {other_fp}"
+        )) && error.contains("register this agent's key on site `fra`"),
+        "{failed}"
+    );
+    // Its key is registered now: the same agent, not restarted, runs it.
+    let task = power_on(fra).await.expect(202)["id"].as_i64().unwrap();
+    wait_state(&s, &admin, task, "succeeded", Duration::from_secs(20)).await;
+    assert!(site_named("fra").await["agent_key_problem"].is_null());
+
+    // Nothing on the broker held a password in clear, and secrets did travel.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let messages = capture.take().await;
+    capture.close().await;
+    assert!(
+        messages.iter().any(|m| contains(m, fingerprint.as_bytes())),
+        "no sealed secret was seen on the broker"
+    );
+    for m in &messages {
+        for secret in [IPMI_PASSWORD, VNC_PASSWORD, FRA_PASSWORD] {
+            assert!(
+                !contains(m, secret.as_bytes()),
+                "{secret} on the broker: {}",
+                String::from_utf8_lossy(m)
+            );
+        }
+    }
+    drop((ams_agent, fra_agent));
+    cleanup(&prefix, &["ams", "fra"]).await;
 }
 
 /// Removes the test's queues and exchanges from the broker.

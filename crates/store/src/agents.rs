@@ -7,6 +7,8 @@ pub struct AgentSeen {
     pub name: String,
     pub version: String,
     pub last_seen: i64,
+    /// Fingerprint of the key the agent holds (from its heartbeat).
+    pub key_fingerprint: Option<String>,
 }
 
 /// A stored response to a request with an Idempotency-Key.
@@ -19,18 +21,24 @@ pub struct IdempotentResponse {
 }
 
 impl Store {
-    pub async fn agent_heartbeat(&self, site: &str, name: &str, version: &str) -> Result<()> {
+    pub async fn agent_heartbeat(
+        &self,
+        site: &str,
+        name: &str,
+        version: &str,
+        key_fingerprint: Option<&str>,
+    ) -> Result<()> {
         let now = now_ms();
         on_pool!(self, p => sqlx::query(
-            "INSERT INTO agents (site, name, version, last_seen) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (site, name) DO UPDATE SET version = $3, last_seen = $4")
-            .bind(site).bind(name).bind(version).bind(now).execute(p).await.map(|_| ())?);
+            "INSERT INTO agents (site, name, version, last_seen, key_fingerprint) VALUES ($1, $2, $3, $4, $5) \
+             ON CONFLICT (site, name) DO UPDATE SET version = $3, last_seen = $4, key_fingerprint = $5")
+            .bind(site).bind(name).bind(version).bind(now).bind(key_fingerprint).execute(p).await.map(|_| ())?);
         Ok(())
     }
 
     pub async fn agents(&self) -> Result<Vec<AgentSeen>> {
         Ok(on_pool!(self, p => sqlx::query_as(
-            "SELECT site, name, version, last_seen FROM agents ORDER BY site, name").fetch_all(p).await?))
+            "SELECT site, name, version, last_seen, key_fingerprint FROM agents ORDER BY site, name").fetch_all(p).await?))
     }
 
     /// Claims `key` for a request. `None`: claimed, go ahead. `Some`: the key

@@ -6,9 +6,12 @@ pub struct Site {
     pub name: String,
     pub location: String,
     pub created_at: i64,
+    /// The site agent's public key (base64), if registered.
+    pub agent_key: Option<String>,
+    pub agent_key_set_at: Option<i64>,
 }
 
-const COLUMNS: &str = "id, name, location, created_at";
+const COLUMNS: &str = "id, name, location, created_at, agent_key, agent_key_set_at";
 
 impl Store {
     pub async fn create_site(&self, name: &str, location: &str) -> Result<Site> {
@@ -34,6 +37,18 @@ impl Store {
     pub async fn site_by_name(&self, name: &str) -> Result<Option<Site>> {
         let sql = format!("SELECT {COLUMNS} FROM sites WHERE name = $1");
         Ok(on_pool!(self, p => sqlx::query_as(trusted(sql)).bind(name).fetch_optional(p).await?))
+    }
+
+    /// Registers (or replaces) the public key of the site's agent.
+    pub async fn set_site_agent_key(&self, id: i64, public_key: &str) -> Result<Site> {
+        let now = now_ms();
+        let sql = format!(
+            "UPDATE sites SET agent_key = $2, agent_key_set_at = $3 WHERE id = $1 RETURNING {COLUMNS}"
+        );
+        let site: Option<Site> = on_pool!(self, p => sqlx::query_as(trusted(sql))
+            .bind(id).bind(public_key).bind(now).fetch_optional(p).await)
+        .map_err(|e| StoreError::from_write(e, "site"))?;
+        site.ok_or(StoreError::NotFound("site"))
     }
 
     /// Refuses while servers are still at the site.

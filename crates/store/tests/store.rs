@@ -95,6 +95,37 @@ async fn tenants_sites_and_duplicates(store: Store) {
         store.create_site("fra1", "").await,
         Err(StoreError::Duplicate("site"))
     ));
+    // The agent key: absent, registered, replaced; heartbeats keep the
+    // fingerprint each agent reports.
+    assert_eq!(s.agent_key, None);
+    let k = store.set_site_agent_key(s.id, "key-one").await.unwrap();
+    assert_eq!(k.agent_key.as_deref(), Some("key-one"));
+    assert!(k.agent_key_set_at.is_some());
+    store.set_site_agent_key(s.id, "key-two").await.unwrap();
+    let again = store.site_by_name("fra1").await.unwrap().unwrap();
+    assert_eq!(again.agent_key.as_deref(), Some("key-two"));
+    assert!(matches!(
+        store.set_site_agent_key(s.id + 1000, "k").await,
+        Err(StoreError::NotFound("site"))
+    ));
+    store
+        .agent_heartbeat("fra1", "a1", "0.1.0", Some("fp1"))
+        .await
+        .unwrap();
+    store
+        .agent_heartbeat("fra1", "a2", "0.1.0", None)
+        .await
+        .unwrap();
+    store
+        .agent_heartbeat("fra1", "a1", "0.1.1", Some("fp2"))
+        .await
+        .unwrap();
+    let agents = store.agents().await.unwrap();
+    let fps: Vec<_> = agents
+        .iter()
+        .map(|a| (a.name.as_str(), a.key_fingerprint.as_deref()))
+        .collect();
+    assert_eq!(fps, vec![("a1", Some("fp2")), ("a2", None)]);
     let server = site_and_server(&store, "web1", Some(t.id)).await;
     assert_ne!(server.site_id, s.id);
     // A tenant or site still in use cannot go away.

@@ -97,7 +97,7 @@ pub fn stdin_text(action: &str, bmc: &BmcTarget) -> Result<String, DriverError> 
     if !bmc.username.is_empty() {
         line(&mut out, "username", &bmc.username)?;
     }
-    if let Some(pw) = &bmc.password {
+    if let Some(pw) = bmc.plain_password() {
         line(&mut out, "password", pw)?;
     }
     let options = match &bmc.options {
@@ -207,7 +207,7 @@ async fn run(agent: &str, action: &str, bmc: &BmcTarget) -> Result<(i32, String)
     let input = stdin_text(action, bmc)?;
     let limit = timeout(bmc)?;
     let program = resolve(agent)?;
-    let pw = bmc.password.as_deref();
+    let pw = bmc.plain_password();
     let mut child = tokio::process::Command::new(&program)
         // A known environment: no inherited secrets, stable messages, and
         // no Python deprecation chatter in the error text.
@@ -320,6 +320,7 @@ mod tests {
             username: "ADMIN".into(),
             password: Some(password.into()),
             options,
+            secrets: Default::default(),
         }
     }
 

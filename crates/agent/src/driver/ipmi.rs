@@ -67,8 +67,7 @@ fn ipmi_error(e: ironrack_ipmi::Error) -> DriverError {
 /// key text), `timeout_ms`, `tries`.
 pub fn ipmi_config(bmc: &BmcTarget) -> Result<ironrack_ipmi::Config, DriverError> {
     let password = bmc
-        .password
-        .as_deref()
+        .plain_password()
         .ok_or_else(|| DriverError::BadRequest("the ipmi driver needs a BMC password".into()))?;
     let opt = |k: &str| bmc.options.get(k).filter(|v| !v.is_null());
     let num = |k: &str| -> Result<Option<u64>, DriverError> {

@@ -187,6 +187,7 @@ mod tests {
             username: "u".into(),
             password: None,
             options,
+            secrets: Default::default(),
         }
     }
 

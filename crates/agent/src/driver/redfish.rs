@@ -38,8 +38,7 @@ fn redfish_error(e: rf::Error) -> DriverError {
 /// change to show, default 30).
 pub fn redfish_config(bmc: &BmcTarget) -> Result<rf::Config, DriverError> {
     let password = bmc
-        .password
-        .as_deref()
+        .plain_password()
         .ok_or_else(|| DriverError::BadRequest("the redfish driver needs a BMC password".into()))?;
     let opt = |k: &str| bmc.options.get(k).filter(|v| !v.is_null());
     let text = |k: &str| -> Result<Option<&str>, DriverError> {
@@ -194,6 +193,7 @@ mod tests {
             username: "root".into(),
             password: Some("hunter2".into()),
             options,
+            secrets: Default::default(),
         }
     }
 

@@ -10,7 +10,7 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
-use ironrack_bus::{BmcTarget, ConsoleChange, TaskRequest};
+use ironrack_bus::{ConsoleChange, Secret, TaskRequest, VNC_PASSWORD};
 use ironrack_core::{BmcDriver, TaskState, validate_host};
 use ironrack_store::{ConsoleSession, NewAudit, NewConsoleSession, NewTask, Server};
 use serde::Deserialize;
@@ -22,6 +22,7 @@ use crate::audit::AuditNote;
 use crate::auth::Caller;
 use crate::dto::{ConsoleCreated, ConsoleIn, ConsoleOut, ConsoleRequest, List, ViewerCreated};
 use crate::problem::ApiJson;
+use crate::sealing::{Unsealed, no_key_text};
 use crate::{AppState, Problem};
 
 /// Sessions per BMC unless `bmc.options.console_max_sessions` says otherwise.
@@ -149,7 +150,7 @@ async fn run_task(
     kind: &str,
     params: serde_json::Value,
     bus_params: serde_json::Value,
-    vnc_password: Option<String>,
+    vnc_password: Option<Secret>,
     visible_to_tenant: bool,
 ) -> Result<Result<serde_json::Value, String>, Problem> {
     let source = source.to_string();
@@ -187,26 +188,24 @@ async fn run_task(
             },
         )
         .await?;
-    let password = state.store.bmc_password(server.id).await?;
-    let mut options = server.bmc.options.clone();
-    if let (Some(pw), Some(o)) = (vnc_password, options.as_object_mut()) {
-        o.insert("vnc_password".into(), pw.into());
+    let mut bmc = super::bmc_target(state, server).await?;
+    if let Some(pw) = vnc_password {
+        bmc.secrets.insert(VNC_PASSWORD.into(), pw);
     }
-    let request = TaskRequest {
+    let mut request = TaskRequest {
         task_id: task.id,
         server_id: server.id,
         site: server.site_name.clone(),
         kind: kind.to_owned(),
         params: bus_params,
-        bmc: BmcTarget {
-            driver: server.bmc.driver.clone(),
-            address: server.bmc.address.clone(),
-            port: server.bmc.port,
-            username: server.bmc.username.clone(),
-            password: password.map(|p| p.to_string()),
-            options,
-        },
+        bmc,
     };
+    if let Err(e) = state.seal_secrets(&mut request).await {
+        if let Unsealed::NoKey(site) = &e {
+            crate::fail_task(state, task.id, &no_key_text(site)).await?;
+        }
+        return Err(e.into_problem());
+    }
     state.tasks.publish(request).await.map_err(|e| {
         tracing::error!(task = task.id, error = %e, "could not publish a console task");
         Problem::new(
@@ -260,7 +259,7 @@ fn agent_refused(error: &str) -> Problem {
 #[utoipa::path(post, path = "/api/v1/servers/{id}/console", tag = "consoles", request_body = ConsoleRequest,
     params(("X-Ironrack-Pin" = Option<String>, Header, description = "the caller's PIN")),
     responses((status = 201, body = ConsoleCreated), (status = 403, body = Problem), (status = 404, body = Problem),
-        (status = 409, body = Problem, description = "the BMC's console session cap is reached"),
+        (status = 409, body = Problem, description = "the BMC's console session cap is reached, or the site has no agent key for the console's passwords"),
         (status = 422, body = Problem), (status = 502, body = Problem)))]
 pub async fn open(
     State(state): State<AppState>,
@@ -329,6 +328,11 @@ pub async fn open(
             ));
         }
     }
+    // Before a session is written: its secrets must be able to reach the site.
+    let vnc_secret = kind == "vnc" && console.as_ref().is_some_and(|c| c.vnc_password_set);
+    state
+        .check_secrets_can_go(&server.site_name, server.bmc.has_password || vnc_secret)
+        .await?;
     let max = server
         .bmc
         .options
@@ -390,7 +394,7 @@ pub async fn open(
             .store
             .console_vnc_password(server.id)
             .await?
-            .map(|p| p.to_string())
+            .map(Secret::from)
     } else {
         None
     };

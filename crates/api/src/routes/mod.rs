@@ -18,13 +18,14 @@ use axum::http::header;
 use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
-use ironrack_bus::{BmcTarget, TaskRequest};
+use ironrack_bus::{BmcTarget, Secret, TaskRequest};
 use ironrack_store::{Server, Task};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::{Caller, SESSION_COOKIE, token_digest};
 use crate::dto::Health;
+use crate::sealing::{Unsealed, no_key_text};
 use crate::{AppState, Problem};
 
 pub(crate) use consoles::apply_change as apply_console_change;
@@ -49,6 +50,7 @@ pub fn all(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(users::get, users::update, users::delete))
         .routes(routes!(sites::list, sites::create))
         .routes(routes!(sites::get, sites::delete))
+        .routes(routes!(sites::set_agent_key))
         .routes(routes!(servers::list, servers::create))
         .routes(routes!(servers::get, servers::update, servers::delete))
         .routes(routes!(servers::power))
@@ -236,24 +238,43 @@ pub(crate) fn cursor_out(next: Option<i64>) -> Option<String> {
     next.map(|n| n.to_string())
 }
 
-/// Sends a task to the agent of its server's site.
-pub(crate) async fn publish(state: &AppState, task: &Task, server: &Server) -> Result<(), Problem> {
+/// How the agent reaches the server's BMC, password included (sealed to
+/// the site's agent key before it leaves the process).
+pub(crate) async fn bmc_target(
+    state: &AppState,
+    server: &Server,
+) -> Result<BmcTarget, ironrack_store::StoreError> {
     let password = state.store.bmc_password(server.id).await?;
-    let request = TaskRequest {
+    Ok(BmcTarget {
+        driver: server.bmc.driver.clone(),
+        address: server.bmc.address.clone(),
+        port: server.bmc.port,
+        username: server.bmc.username.clone(),
+        password: password.map(Secret::from),
+        options: server.bmc.options.clone(),
+        secrets: Default::default(),
+    })
+}
+
+/// Sends a task to the agent of its server's site. A task whose secrets
+/// cannot be sealed (the site has no agent key) fails at once, saying why:
+/// left queued, it would run whenever a key appears, long after anyone
+/// expects it to.
+pub(crate) async fn publish(state: &AppState, task: &Task, server: &Server) -> Result<(), Problem> {
+    let mut request = TaskRequest {
         task_id: task.id,
         server_id: server.id,
         site: server.site_name.clone(),
         kind: task.kind.clone(),
         params: task.params.clone(),
-        bmc: BmcTarget {
-            driver: server.bmc.driver.clone(),
-            address: server.bmc.address.clone(),
-            port: server.bmc.port,
-            username: server.bmc.username.clone(),
-            password: password.map(|p| p.to_string()),
-            options: server.bmc.options.clone(),
-        },
+        bmc: bmc_target(state, server).await?,
     };
+    if let Err(e) = state.seal_secrets(&mut request).await {
+        if let Unsealed::NoKey(site) = &e {
+            crate::fail_task(state, task.id, &no_key_text(site)).await?;
+        }
+        return Err(e.into_problem());
+    }
     state.tasks.publish(request).await.map_err(|e| {
         tracing::error!(task = task.id, error = %e, "could not publish a task");
         Problem::new(

@@ -52,7 +52,7 @@ fn accepted(task: &ironrack_store::Task) -> impl IntoResponse + use<> {
 /// Queues a task that reads every sensor; the readings replace the stored
 /// ones when it succeeds.
 #[utoipa::path(post, path = "/api/v1/servers/{id}/sensors/refresh", tag = "servers",
-    responses((status = 202, body = TaskOut), (status = 404, body = Problem)))]
+    responses((status = 202, body = TaskOut), (status = 409, body = Problem, description = "the site has no agent key for the BMC password"), (status = 404, body = Problem)))]
 pub async fn refresh_sensors(
     State(state): State<AppState>,
     caller: Caller,
@@ -78,7 +78,7 @@ pub async fn refresh_sensors(
 /// `clear` (which needs the PIN: the log is evidence).
 #[utoipa::path(post, path = "/api/v1/servers/{id}/sel/refresh", tag = "servers", request_body = SelRefresh,
     params(("X-Ironrack-Pin" = Option<String>, Header, description = "the caller's PIN, for `clear`")),
-    responses((status = 202, body = TaskOut), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 202, body = TaskOut), (status = 409, body = Problem, description = "the site has no agent key for the BMC password"), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn refresh_sel(
     State(state): State<AppState>,
     caller: Caller,
@@ -105,7 +105,7 @@ pub async fn refresh_sel(
 /// unreachable for a minute or two. Needs the PIN.
 #[utoipa::path(post, path = "/api/v1/servers/{id}/bmc-reset", tag = "servers", request_body = BmcResetRequest,
     params(("X-Ironrack-Pin" = Option<String>, Header, description = "the caller's PIN")),
-    responses((status = 202, body = TaskOut), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 202, body = TaskOut), (status = 409, body = Problem, description = "the site has no agent key for the BMC password"), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn bmc_reset(
     State(state): State<AppState>,
     caller: Caller,

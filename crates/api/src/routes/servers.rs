@@ -316,7 +316,7 @@ pub async fn delete(
 /// `reset` and `cycle` need the caller's PIN.
 #[utoipa::path(post, path = "/api/v1/servers/{id}/power", tag = "servers", request_body = PowerRequest,
     params(("X-Ironrack-Pin" = Option<String>, Header, description = "PIN for destructive actions")),
-    responses((status = 202, body = TaskOut), (status = 403, body = Problem), (status = 404, body = Problem), (status = 429, body = Problem)))]
+    responses((status = 202, body = TaskOut), (status = 409, body = Problem, description = "the site has no agent key for the BMC password"), (status = 403, body = Problem), (status = 404, body = Problem), (status = 429, body = Problem)))]
 pub async fn power(
     State(state): State<AppState>,
     caller: Caller,
@@ -340,7 +340,9 @@ pub async fn power(
 }
 
 /// Writes a queued task with its audit entry and hands it to the bus. If the
-/// bus is down the task stays queued and is resumed later.
+/// bus is down the task stays queued and is resumed later. Refused (409)
+/// before anything is written when the BMC password could not be sealed to
+/// the site's agent key.
 pub(crate) async fn queue_task(
     state: &AppState,
     caller: &Caller,
@@ -350,6 +352,9 @@ pub(crate) async fn queue_task(
     params: &serde_json::Value,
     action: &str,
 ) -> Result<Task, Problem> {
+    state
+        .check_secrets_can_go(&server.site_name, server.bmc.has_password)
+        .await?;
     let source = source.to_string();
     let task = state
         .store
@@ -386,7 +391,7 @@ pub(crate) async fn queue_task(
 /// `persistent`). Needs the PIN: a wrong boot device can reinstall a server.
 #[utoipa::path(post, path = "/api/v1/servers/{id}/boot-device", tag = "servers", request_body = ironrack_core::BootRequest,
     params(("X-Ironrack-Pin" = Option<String>, Header, description = "the caller's PIN")),
-    responses((status = 202, body = TaskOut), (status = 403, body = Problem), (status = 404, body = Problem)))]
+    responses((status = 202, body = TaskOut), (status = 409, body = Problem, description = "the site has no agent key for the BMC password"), (status = 403, body = Problem), (status = 404, body = Problem)))]
 pub async fn boot_device(
     State(state): State<AppState>,
     caller: Caller,

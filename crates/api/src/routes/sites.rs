@@ -3,10 +3,10 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 
-use super::require_staff;
+use super::{require_admin, require_staff};
 use crate::audit::AuditNote;
 use crate::auth::Caller;
-use crate::dto::{List, SiteCreate, SiteOut};
+use crate::dto::{AgentKeyIn, List, SiteCreate, SiteOut};
 use crate::problem::ApiJson;
 use crate::{AppState, Problem};
 
@@ -19,7 +19,10 @@ pub async fn list(
     let sites = state.store.list_sites().await?;
     let agents = state.store.agents().await?;
     Ok(Json(List {
-        items: sites.iter().map(|s| SiteOut::new(s, &agents)).collect(),
+        items: sites
+            .iter()
+            .map(|s| SiteOut::new(s, &agents, state.seals_secrets()))
+            .collect(),
     }))
 }
 
@@ -43,7 +46,7 @@ pub async fn create(
     Ok((
         StatusCode::CREATED,
         AuditNote::new("site.create", "site", site.id),
-        Json(SiteOut::new(&site, &[])),
+        Json(SiteOut::new(&site, &[], state.seals_secrets())),
     ))
 }
 
@@ -58,7 +61,34 @@ pub async fn get(
         .site(id)
         .await?
         .ok_or_else(|| Problem::not_found("site"))?;
-    Ok(Json(SiteOut::new(&site, &[])))
+    let agents = state.store.agents().await?;
+    Ok(Json(SiteOut::new(&site, &agents, state.seals_secrets())))
+}
+
+/// Registers (or replaces) the public key of the site's agent (admin): the
+/// controller seals BMC secrets to it before they cross the broker.
+#[utoipa::path(put, path = "/api/v1/sites/{id}/agent-key", tag = "sites", request_body = AgentKeyIn,
+    responses((status = 200, body = SiteOut), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 422, body = Problem, description = "not an X25519 public key")))]
+pub async fn set_agent_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+    ApiJson(req): ApiJson<AgentKeyIn>,
+) -> Result<impl IntoResponse, Problem> {
+    require_admin(&caller)?;
+    let key = ironrack_seal::PublicKey::parse(&req.public_key).map_err(|e| {
+        Problem::invalid("public_key", format!("public_key is not an agent key: {e}"))
+    })?;
+    let site = state.store.set_site_agent_key(id, &key.to_base64()).await?;
+    state.site_keys.forget(&site.name);
+    let agents = state.store.agents().await?;
+    let mut note = AuditNote::new("site.agent_key", "site", site.id);
+    note.detail = Some(format!("key {}", key.fingerprint()));
+    Ok((
+        note,
+        Json(SiteOut::new(&site, &agents, state.seals_secrets())),
+    ))
 }
 
 /// Deletes a site without servers (staff).

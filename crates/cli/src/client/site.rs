@@ -1,10 +1,11 @@
-//! `ironrack site list|add|rm`.
+//! `ironrack site list|add|rm|agent-key`.
 
 use clap::Subcommand;
 use serde_json::json;
 
 use super::Ctx;
-use super::resource::Resource;
+use super::output::{items_table, print_json};
+use super::resource::{Resource, fetch_list};
 
 pub const SITES: Resource = Resource {
     path: "/sites",
@@ -15,13 +16,14 @@ pub const SITES: Resource = Resource {
         ("ID", "id"),
         ("NAME", "name"),
         ("LOCATION", "location"),
+        ("AGENT KEY", "agent_key.fingerprint"),
         ("CREATED", "created_at"),
     ],
 };
 
 #[derive(Subcommand)]
 pub enum SiteCommand {
-    /// List sites
+    /// List sites (and what keeps BMC passwords from reaching their agents)
     #[command(visible_alias = "ls")]
     List,
     /// Create a site
@@ -37,11 +39,20 @@ pub enum SiteCommand {
         #[arg(value_name = "ID|NAME")]
         site: String,
     },
+    /// Register the public key of the site's agent (admin), as printed by
+    /// `ironrack agent keygen`: BMC passwords are sealed to it
+    AgentKey {
+        #[arg(value_name = "ID|NAME")]
+        site: String,
+        /// The agent's public key (base64)
+        #[arg(value_name = "KEY")]
+        public_key: String,
+    },
 }
 
 pub async fn run(ctx: &Ctx, cmd: SiteCommand) -> anyhow::Result<()> {
     match cmd {
-        SiteCommand::List => SITES.list(ctx, vec![], None).await,
+        SiteCommand::List => list(ctx).await,
         SiteCommand::Add { name, location } => {
             let mut body = json!({ "name": name });
             if let Some(location) = location {
@@ -50,5 +61,49 @@ pub async fn run(ctx: &Ctx, cmd: SiteCommand) -> anyhow::Result<()> {
             SITES.create(ctx, body).await.map(drop)
         }
         SiteCommand::Rm { site } => SITES.remove(ctx, &site).await,
+        SiteCommand::AgentKey { site, public_key } => {
+            let id = SITES.resolve(&ctx.api, &site).await?;
+            let out = ctx
+                .api
+                .put(
+                    &format!("/sites/{id}/agent-key"),
+                    &json!({ "public_key": public_key }),
+                )
+                .await?;
+            if ctx.json {
+                print_json(&out);
+            } else {
+                println!(
+                    "Registered agent key {} on site {}",
+                    out["agent_key"]["fingerprint"].as_str().unwrap_or("?"),
+                    out["name"].as_str().unwrap_or(&site)
+                );
+                if let Some(problem) = out["agent_key_problem"].as_str() {
+                    eprintln!("note: {problem}");
+                }
+            }
+            Ok(())
+        }
     }
+}
+
+/// The table, then each site's key problem: a site whose agent cannot get
+/// BMC passwords should not look fine.
+async fn list(ctx: &Ctx) -> anyhow::Result<()> {
+    let list = fetch_list(&ctx.api, SITES.path, vec![], None).await?;
+    if ctx.json {
+        print_json(&list);
+        return Ok(());
+    }
+    print!("{}", items_table(&list, SITES.columns));
+    for site in list["items"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+    {
+        if let Some(problem) = site["agent_key_problem"].as_str() {
+            eprintln!("site {}: {problem}", site["name"].as_str().unwrap_or("?"));
+        }
+    }
+    Ok(())
 }

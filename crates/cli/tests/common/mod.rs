@@ -310,6 +310,36 @@ impl Server {
         body["id"].as_i64().unwrap()
     }
 
+    /// Registers the key of `site`'s test agents (see [`agent_key_file`]),
+    /// as an admin would: `ironrack agent keygen` prints it, the API takes
+    /// it. Returns the site as the API shows it afterwards.
+    pub async fn register_agent_key(&self, admin: &str, site: &str) -> Value {
+        let public_key = agent_keygen(&agent_key_file(&self.data_dir, site));
+        self.set_agent_key(admin, site, &public_key)
+            .await
+            .expect(200)
+    }
+
+    /// `PUT /api/v1/sites/{id}/agent-key` for the site called `site`.
+    pub async fn set_agent_key(&self, admin: &str, site: &str, public_key: &str) -> Reply {
+        let sites = self.get("/api/v1/sites", admin).await.expect(200);
+        let id = sites["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["name"] == site)
+            .unwrap_or_else(|| panic!("no site {site}: {sites}"))["id"]
+            .as_i64()
+            .unwrap();
+        self.call(
+            Method::PUT,
+            &format!("/api/v1/sites/{id}/agent-key"),
+            Some(admin),
+            Some(json!({ "public_key": public_key })),
+        )
+        .await
+    }
+
     /// Polls a task until it ends.
     pub async fn wait_task(&self, token: &str, id: i64) -> Value {
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -330,6 +360,28 @@ impl Server {
     }
 }
 
+/// The key file of `site`'s test agents: one per site, shared by all its
+/// agents (as on a real site), in the test's directory.
+pub fn agent_key_file(dir: &std::path::Path, site: &str) -> PathBuf {
+    dir.join(format!("agent-{site}.key"))
+}
+
+/// `ironrack agent keygen --key-file PATH`: the public key it prints (the
+/// file is created if absent).
+pub fn agent_keygen(key_file: &std::path::Path) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_ironrack"))
+        .args(["agent", "keygen", "--key-file"])
+        .arg(key_file)
+        .output()
+        .expect("run ironrack agent keygen");
+    assert!(
+        out.status.success(),
+        "keygen failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
 /// An `ironrack agent` process, killed (by its PID) when dropped.
 pub struct AgentProcess {
     child: Child,
@@ -347,7 +399,9 @@ impl AgentProcess {
         Self::start_with(site, amqp_url, prefix, log_dir, name, &[])
     }
 
-    /// Like [`AgentProcess::start`] with extra `ironrack agent` arguments.
+    /// Like [`AgentProcess::start`] with extra `ironrack agent` arguments
+    /// (its key file is [`agent_key_file`] of `log_dir` unless `--key-file`
+    /// is among them).
     pub fn start_with(
         site: &str,
         amqp_url: &str,
@@ -370,6 +424,14 @@ impl AgentProcess {
                 prefix,
             ])
             .args(extra)
+            .args(if extra.contains(&"--key-file") {
+                vec![]
+            } else {
+                vec![
+                    "--key-file".into(),
+                    agent_key_file(log_dir, site).into_os_string(),
+                ]
+            })
             .env("IRONRACK_LOG", "info")
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).unwrap())
