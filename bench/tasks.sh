@@ -154,7 +154,8 @@ fire_and_measure() {
     log "$name: creating $SERVERS fake servers at site $site"
     : >"$WORK/ids"
     for i in $(seq "$SERVERS"); do
-        api POST /api/v1/servers "{\"name\":\"b$i\",\"site\":\"$site\",\"macs\":[],\"bmc\":{\"driver\":\"fake\",\"address\":\"10.0.0.1\",\"username\":\"u\"}}" |
+        # With a BMC password: across RabbitMQ each task carries it sealed.
+        api POST /api/v1/servers "{\"name\":\"b$i\",\"site\":\"$site\",\"macs\":[],\"bmc\":{\"driver\":\"fake\",\"address\":\"10.0.0.1\",\"username\":\"u\",\"password\":\"bench-bmc-pw\"}}" |
             jq -r .id >>"$WORK/ids"
     done
     local threads=2 per=$((TASKS / 2))
@@ -239,8 +240,11 @@ for mode in $MODES; do
         URL=http://127.0.0.1:$PORT
         TOKEN=$(curl -fsS "$URL/api/v1/auth/login" -H 'Content-Type: application/json' \
             -d "{\"username\":\"admin\",\"password\":\"$PW\"}" | jq -r .token)
-        api POST /api/v1/sites '{"name":"bench","location":"bench"}' >/dev/null
+        SITE_ID=$(api POST /api/v1/sites '{"name":"bench","location":"bench"}' | jq -r .id)
+        PUBKEY=$("$BIN" agent keygen --key-file "$WORK/agent.key" 2>/dev/null | tail -n 1)
+        api PUT "/api/v1/sites/$SITE_ID/agent-key" "{\"public_key\":\"$PUBKEY\"}" >/dev/null
         "$BIN" agent --site bench --name bench-agent --amqp "$AMQP" --amqp-prefix "$PREFIX" \
+            --key-file "$WORK/agent.key" \
             --log warn >"$WORK/agent.log" 2>&1 &
         PIDS+=($!)
         MODE=amqp AGENT_PID=$!
