@@ -28,6 +28,8 @@ pub struct Agent {
     poller: Arc<poller::PowerPoller>,
     /// This site's console gateway, if it runs one.
     console: Option<ironrack_console::Gateway>,
+    /// Desktop sessions this agent may start (console kind `desktop`).
+    desktops: Option<Arc<ironrack_desktop::Desktops>>,
 }
 
 impl Agent {
@@ -41,6 +43,7 @@ impl Agent {
             slots: Arc::new(Semaphore::new(64)),
             poller: Arc::new(poller),
             console: None,
+            desktops: None,
         }
     }
 
@@ -57,6 +60,12 @@ impl Agent {
     /// Serves `console.*` tasks through this gateway.
     pub fn with_console(mut self, gateway: ironrack_console::Gateway) -> Agent {
         self.console = Some(gateway);
+        self
+    }
+
+    /// Starts desktop sessions for `console.open` of kind `desktop`.
+    pub fn with_desktops(mut self, desktops: Arc<ironrack_desktop::Desktops>) -> Agent {
+        self.desktops = Some(desktops);
         self
     }
 
@@ -81,11 +90,14 @@ impl Agent {
             };
             let drivers = self.drivers.clone();
             let events = self.events.clone();
-            let console = self.console.clone();
+            let console = console::Consoles {
+                gateway: self.console.clone(),
+                desktops: self.desktops.clone(),
+            };
             tokio::spawn(async move {
                 let Delivery { message, settler } = delivery;
                 let task_id = message.task_id;
-                let settled = match run_task(&drivers, console.as_ref(), &events, message).await {
+                let settled = match run_task(&drivers, &console, &events, message).await {
                     Ok(()) => settler.ack().await,
                     // Not reported: let the bus deliver it again.
                     Err(e) => {
@@ -106,7 +118,7 @@ impl Agent {
 /// only when the final event could not be published.
 async fn run_task(
     drivers: &Drivers,
-    console: Option<&ironrack_console::Gateway>,
+    console: &console::Consoles,
     events: &EventSender,
     task: TaskRequest,
 ) -> Result<(), ironrack_bus::BusError> {
