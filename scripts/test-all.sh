@@ -29,6 +29,15 @@ command -v pip3 >/dev/null || command -v pip >/dev/null || need+=(python3-pip)
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 [ -e /usr/lib/ipxe/qemu/efi-e1000.rom ] || need+=(ipxe-qemu)
 command -v chromium >/dev/null || need+=(chromium)
+# Desktop sessions (crates/desktop): an X server, its VNC server and a window
+# manager per session, a kiosk Firefox and Java Web Start (icedtea-netx brings
+# default-jre with AWT); javac/jar build the test's Java viewer.
+command -v Xvfb >/dev/null || need+=(xvfb)
+command -v x11vnc >/dev/null || need+=(x11vnc)
+command -v openbox >/dev/null || need+=(openbox)
+command -v firefox-esr >/dev/null || need+=(firefox-esr)
+command -v javaws >/dev/null || need+=(icedtea-netx)
+command -v javac >/dev/null || need+=(default-jdk-headless)
 if [ ${#need[@]} -gt 0 ]; then
     say "installing ${need[*]}"
     as_root apt-get update -qq
