@@ -16,6 +16,8 @@ pub mod login;
 pub mod profile;
 pub mod session;
 pub mod template;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
 pub use login::{Cookie, Launch, Login, LoginError, parse_origin};
 pub use session::{Desktop, DesktopConfig, DesktopError, Desktops, StartRequest, processes_of};
