@@ -87,7 +87,11 @@ pub struct DesktopArgs {
     #[arg(long, env = "IRONRACK_DESKTOP_ISO_DIR")]
     desktop_iso_dir: Option<PathBuf>,
     /// Screen of a session unless the request or template says otherwise.
-    #[arg(long, env = "IRONRACK_DESKTOP_RESOLUTION", default_value = "1024x768x24")]
+    #[arg(
+        long,
+        env = "IRONRACK_DESKTOP_RESOLUTION",
+        default_value = "1024x768x24"
+    )]
     desktop_resolution: String,
 }
 
@@ -101,9 +105,8 @@ impl DesktopArgs {
             return Ok(None);
         };
         let templates = ironrack_desktop::Templates::load(dir)?;
-        let mut cfg = ironrack_desktop::DesktopConfig::new(
-            self.desktop_dir.clone().unwrap_or(default_dir),
-        );
+        let mut cfg =
+            ironrack_desktop::DesktopConfig::new(self.desktop_dir.clone().unwrap_or(default_dir));
         cfg.uid_base = self.desktop_uid_base;
         cfg.slots = self.desktop_slots;
         cfg.display_base = self.desktop_display_base;

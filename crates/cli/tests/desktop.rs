@@ -55,7 +55,10 @@ impl Rfb {
     }
 
     async fn send(&mut self, b: &[u8]) {
-        self.ws.send(Message::Binary(b.to_vec().into())).await.unwrap();
+        self.ws
+            .send(Message::Binary(b.to_vec().into()))
+            .await
+            .unwrap();
     }
 
     /// RFB 3.8 as the gateway offers it: security None, shared.
@@ -63,8 +66,15 @@ impl Rfb {
         let mut req = ws_url.into_client_request().unwrap();
         req.headers_mut()
             .insert("Sec-WebSocket-Protocol", "binary".parse().unwrap());
-        let (ws, _) = tokio_tungstenite::connect_async(req).await.expect("upgrade");
-        let mut v = Rfb { ws, buf: Vec::new(), w: 0, h: 0 };
+        let (ws, _) = tokio_tungstenite::connect_async(req)
+            .await
+            .expect("upgrade");
+        let mut v = Rfb {
+            ws,
+            buf: Vec::new(),
+            w: 0,
+            h: 0,
+        };
         assert_eq!(v.read(12).await, b"RFB 003.008\n");
         v.send(b"RFB 003.008\n").await;
         assert_eq!(v.read(2).await, vec![1, 1]);
@@ -101,7 +111,8 @@ impl Rfb {
             if done(&screen) {
                 return;
             }
-            let centre = screen[usize::from(self.h / 2) * usize::from(self.w) + usize::from(self.w / 2)];
+            let centre =
+                screen[usize::from(self.h / 2) * usize::from(self.w) + usize::from(self.w / 2)];
             assert!(
                 Instant::now() < deadline,
                 "{what} did not show; the centre is {centre:?}; viewer log: {}",
@@ -126,9 +137,14 @@ async fn open_desktop(s: &Server, token: &str, server: i64, body: Value) -> comm
 /// Kills the console and waits until the session's uid runs nothing and
 /// its home, X lock and socket are gone.
 async fn close_and_check_nothing_left(s: &Server, token: &str, id: &str, runtime: &Path) {
-    s.call(Method::DELETE, &format!("/api/v1/consoles/{id}"), Some(token), None)
-        .await
-        .expect(204);
+    s.call(
+        Method::DELETE,
+        &format!("/api/v1/consoles/{id}"),
+        Some(token),
+        None,
+    )
+    .await
+    .expect(204);
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let left = ironrack_desktop::processes_of(UID_BASE);
@@ -154,7 +170,8 @@ async fn desktop_sessions_show_the_bmc_page_and_its_java_viewer_and_leave_nothin
         eprintln!("skipped: desktop sessions need {m}");
         return;
     }
-    let work: PathBuf = std::env::temp_dir().join(format!("ironrack-desktop-it-{}", std::process::id()));
+    let work: PathBuf =
+        std::env::temp_dir().join(format!("ironrack-desktop-it-{}", std::process::id()));
     std::fs::create_dir_all(&work).unwrap();
     let bmc = testing::start_bmc(&work).await.unwrap();
     let templates = work.join("templates");
@@ -200,19 +217,31 @@ async fn desktop_sessions_show_the_bmc_page_and_its_java_viewer_and_leave_nothin
             "console": {"template": template, "web": bmc}}})
     };
     let html5 = s
-        .post("/api/v1/servers", &admin, add("web-bmc", "test-html5", testing::PASSWORD))
+        .post(
+            "/api/v1/servers",
+            &admin,
+            add("web-bmc", "test-html5", testing::PASSWORD),
+        )
         .await
         .expect(201)["id"]
         .as_i64()
         .unwrap();
     let java = s
-        .post("/api/v1/servers", &admin, add("java-bmc", "test-java", testing::PASSWORD))
+        .post(
+            "/api/v1/servers",
+            &admin,
+            add("java-bmc", "test-java", testing::PASSWORD),
+        )
         .await
         .expect(201)["id"]
         .as_i64()
         .unwrap();
     let wrong = s
-        .post("/api/v1/servers", &admin, add("wrong-pw", "test-html5", "nope"))
+        .post(
+            "/api/v1/servers",
+            &admin,
+            add("wrong-pw", "test-html5", "nope"),
+        )
         .await
         .expect(201)["id"]
         .as_i64()
@@ -222,14 +251,16 @@ async fn desktop_sessions_show_the_bmc_page_and_its_java_viewer_and_leave_nothin
     let e = open_desktop(&s, &op, wrong, json!({"kind": "desktop"}))
         .await
         .expect(502);
-    assert!(
-        e["detail"].as_str().unwrap().contains("HTTP 401"),
-        "{e}"
-    );
+    assert!(e["detail"].as_str().unwrap().contains("HTTP 401"), "{e}");
     assert!(ironrack_desktop::processes_of(UID_BASE).is_empty());
-    let e = open_desktop(&s, &op, html5, json!({"kind": "desktop", "resolution": "10x10"}))
-        .await
-        .expect(422);
+    let e = open_desktop(
+        &s,
+        &op,
+        html5,
+        json!({"kind": "desktop", "resolution": "10x10"}),
+    )
+    .await
+    .expect(422);
     assert!(e["detail"].as_str().unwrap().contains("resolution"), "{e}");
 
     // The web console: auto picks the desktop; Firefox shows the page the
@@ -248,32 +279,50 @@ async fn desktop_sessions_show_the_bmc_page_and_its_java_viewer_and_leave_nothin
     let home = runtime.join("0");
     let meta = std::fs::metadata(&home).unwrap();
     assert_eq!(
-        (std::os::unix::fs::MetadataExt::uid(&meta), meta.permissions().mode() & 0o777),
+        (
+            std::os::unix::fs::MetadataExt::uid(&meta),
+            meta.permissions().mode() & 0o777
+        ),
         (UID_BASE, 0o700)
     );
     let procs = ironrack_desktop::processes_of(UID_BASE);
-    assert!(procs.len() >= 4, "Xvfb, openbox, x11vnc, firefox: {procs:?}");
+    assert!(
+        procs.len() >= 4,
+        "Xvfb, openbox, x11vnc, firefox: {procs:?}"
+    );
     close_and_check_nothing_left(&s, &op, c["id"].as_str().unwrap(), &runtime).await;
 
     // The Java console: JSON login, the session from the reply's body, the
     // JNLP formatted with it; javaws runs the BMC's program.
     let started = Instant::now();
-    let c = open_desktop(&s, &op, java, json!({"kind": "desktop", "resolution": "1024x768x24"}))
-        .await
-        .expect(201);
+    let c = open_desktop(
+        &s,
+        &op,
+        java,
+        json!({"kind": "desktop", "resolution": "1024x768x24"}),
+    )
+    .await
+    .expect(201);
     let mut v = Rfb::connect(c["ws_url"].as_str().unwrap()).await;
     assert_eq!((v.w, v.h), (1024, 768), "the request's resolution");
     // An 800x600 window on a 1024x768 screen.
-    v.until("the Java viewer's window", &log, |s| covers(s, JAVA_RGB, 40))
-        .await;
+    v.until("the Java viewer's window", &log, |s| {
+        covers(s, JAVA_RGB, 40)
+    })
+    .await;
     eprintln!("java desktop: first window in {:?}", started.elapsed());
     close_and_check_nothing_left(&s, &op, c["id"].as_str().unwrap(), &runtime).await;
 
     let audit = s.get("/api/v1/audit?limit=100", &admin).await.expect(200);
     assert!(audit.to_string().contains("kind:desktop"), "{audit}");
     // The BMC password never comes back.
-    assert!(!s.bodies.lock().unwrap().iter().any(|b| b.contains(testing::PASSWORD)));
+    assert!(
+        !s.bodies
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|b| b.contains(testing::PASSWORD))
+    );
     drop(s);
     let _ = std::fs::remove_dir_all(&work);
 }
-

@@ -54,10 +54,14 @@ async fn read(s: &mut UnixStream, n: usize) -> Result<Vec<u8>, String> {
 
 /// RFB 3.8 with x11vnc (security None), then frames until `done`.
 async fn first_frame(socket: &Path, done: impl Fn(&[[u8; 3]]) -> bool) -> Result<(), String> {
-    let mut s = UnixStream::connect(socket).await.map_err(|e| e.to_string())?;
+    let mut s = UnixStream::connect(socket)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut buf = vec![0u8; 1 << 16];
     read(&mut s, 12).await?;
-    s.write_all(b"RFB 003.008\n").await.map_err(|e| e.to_string())?;
+    s.write_all(b"RFB 003.008\n")
+        .await
+        .map_err(|e| e.to_string())?;
     let n = read(&mut s, 1).await?[0];
     let types = read(&mut s, usize::from(n)).await?;
     if !types.contains(&1) {
@@ -94,7 +98,9 @@ async fn first_frame(socket: &Path, done: impl Fn(&[[u8; 3]]) -> bool) -> Result
             let px = r.screen();
             let mut seen: Vec<[u8; 3]> = px.iter().step_by(997).copied().collect();
             seen.dedup();
-            return Err(format!("no frame with the expected colour in 60 s; some pixels: {seen:?}"));
+            return Err(format!(
+                "no frame with the expected colour in 60 s; some pixels: {seen:?}"
+            ));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -120,7 +126,14 @@ async fn main() -> Result<(), String> {
     let desktops = Desktops::new(cfg, templates).map_err(|e| e.to_string())?;
     println!(
         "{:<10} {:>5} {:>9} {:>14} {:>6} {:>8} {:>8} {:>11}",
-        "template", "round", "vnc_ms", "first_frame_ms", "procs", "rss_mib", "pss_mib", "teardown_ms"
+        "template",
+        "round",
+        "vnc_ms",
+        "first_frame_ms",
+        "procs",
+        "rss_mib",
+        "pss_mib",
+        "teardown_ms"
     );
     for template in ["test-html5", "test-java"] {
         for round in 1..=rounds {

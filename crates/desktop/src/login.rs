@@ -426,7 +426,10 @@ mod tests {
             scan_body_for_session("document.cookie; mysession='zz9';"),
             Some(("mysession".into(), "zz9".into()))
         );
-        assert_eq!(scan_body_for_session("session = \"double\"; other='x'"), None);
+        assert_eq!(
+            scan_body_for_session("session = \"double\"; other='x'"),
+            None
+        );
         assert_eq!(scan_body_for_session(""), None);
     }
 
@@ -437,7 +440,11 @@ mod tests {
             format_jnlp(j, "https://bmc", "K1").unwrap(),
             "<jnlp codebase=\"https://bmc\"><argument>K1</argument>{x}</jnlp>"
         );
-        assert!(format_jnlp("{other}", "b", "k").unwrap_err().contains("{other}"));
+        assert!(
+            format_jnlp("{other}", "b", "k")
+                .unwrap_err()
+                .contains("{other}")
+        );
         assert!(format_jnlp("a { b", "b", "k").is_err());
         assert!(format_jnlp("a } b", "b", "k").is_err());
     }
@@ -446,7 +453,9 @@ mod tests {
     fn origins_and_endpoints_stay_on_the_bmc() {
         let o = parse_origin("https://10.0.0.5").unwrap();
         assert_eq!(
-            endpoint(&o, "cgi/url_redirect.cgi?url_name=ikvm").unwrap().as_str(),
+            endpoint(&o, "cgi/url_redirect.cgi?url_name=ikvm")
+                .unwrap()
+                .as_str(),
             "https://10.0.0.5/cgi/url_redirect.cgi?url_name=ikvm"
         );
         assert_eq!(
@@ -455,10 +464,19 @@ mod tests {
                 .as_str(),
             "http://127.0.0.1:8080/a/b"
         );
-        for bad in ["ftp://x", "https://h/path", "https://u:p@h", "h:80", "https://h/?q=1"] {
+        for bad in [
+            "ftp://x",
+            "https://h/path",
+            "https://u:p@h",
+            "h:80",
+            "https://h/?q=1",
+        ] {
             assert!(parse_origin(bad).is_err(), "{bad}");
         }
-        assert!(same_origin(&o, &Url::parse("https://10.0.0.5:443/x").unwrap()));
+        assert!(same_origin(
+            &o,
+            &Url::parse("https://10.0.0.5:443/x").unwrap()
+        ));
         assert!(!same_origin(&o, &Url::parse("http://10.0.0.5/x").unwrap()));
     }
 }

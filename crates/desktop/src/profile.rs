@@ -165,6 +165,9 @@ mod tests {
             .unwrap();
         assert_eq!(v, 17);
         std::fs::remove_dir_all(&dir).unwrap();
-        assert!(cert_override(&origin, &[0xAB; 32]).contains("10.1.2.3:8443:\tOID.2.16.840.1.101.3.4.2.1\tAB:AB:"));
+        assert!(
+            cert_override(&origin, &[0xAB; 32])
+                .contains("10.1.2.3:8443:\tOID.2.16.840.1.101.3.4.2.1\tAB:AB:")
+        );
     }
 }

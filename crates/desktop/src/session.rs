@@ -149,7 +149,10 @@ pub fn processes_of(uid: u32) -> Vec<u32> {
             if let Some(s) = l.strip_prefix("State:") {
                 zombie = s.trim_start().starts_with(['Z', 'X']);
             } else if let Some(u) = l.strip_prefix("Uid:") {
-                let v: Vec<u32> = u.split_whitespace().filter_map(|x| x.parse().ok()).collect();
+                let v: Vec<u32> = u
+                    .split_whitespace()
+                    .filter_map(|x| x.parse().ok())
+                    .collect();
                 uids = Some(v);
             }
         }
@@ -290,7 +293,8 @@ impl Desktops {
         fs::set_permissions(&rt, fs::Permissions::from_mode(0o711))
             .map_err(|e| DesktopError::Setup(format!("{}: {e}", rt.display())))?;
         for a in rt.ancestors().skip(1) {
-            let m = fs::metadata(a).map_err(|e| DesktopError::Setup(format!("{}: {e}", a.display())))?;
+            let m = fs::metadata(a)
+                .map_err(|e| DesktopError::Setup(format!("{}: {e}", a.display())))?;
             if m.mode() & 0o001 == 0 {
                 return Err(DesktopError::Setup(format!(
                     "a runtime directory the session uids can reach: {} is not searchable by others (chmod o+x, or choose another --desktop-dir)",
@@ -362,13 +366,13 @@ impl Desktops {
     /// Logs in to the BMC and starts the desktop. Returns once its VNC
     /// socket answers; the viewer (browser or Java) is still starting.
     pub async fn start(self: &Arc<Self>, req: StartRequest<'_>) -> Result<Desktop, DesktopError> {
-        let template = self
-            .templates
-            .get(req.template)
-            .ok_or_else(|| DesktopError::NoTemplate {
-                name: req.template.to_owned(),
-                known: self.templates.names().collect::<Vec<_>>().join(", "),
-            })?;
+        let template =
+            self.templates
+                .get(req.template)
+                .ok_or_else(|| DesktopError::NoTemplate {
+                    name: req.template.to_owned(),
+                    known: self.templates.names().collect::<Vec<_>>().join(", "),
+                })?;
         let resolution = req
             .resolution
             .or(template.resolution)
@@ -470,7 +474,8 @@ impl Desktop {
     fn spawn(&self, prog: &str, args: &[String], log: &str) -> Result<(), String> {
         let r = &self.inner;
         let log_path = r.home.join(log);
-        let out = fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+        let out =
+            fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
         let err = out.try_clone().map_err(|e| e.to_string())?;
         let child = Command::new(prog)
             .args(args)
@@ -539,13 +544,21 @@ impl Desktop {
             owned.push(p);
             Ok(())
         };
-        write(&mut owned, "Xauthority", &profile::xauthority(r.display, &cookie))?;
+        write(
+            &mut owned,
+            "Xauthority",
+            &profile::xauthority(r.display, &cookie),
+        )?;
         let viewer: (String, Vec<String>) = match &login.launch {
             Launch::Browser { url } => {
                 let prof = r.home.join("profile");
                 fs::create_dir_all(&prof).map_err(|e| io(&prof, e))?;
                 owned.push(prof.clone());
-                write(&mut owned, "profile/user.js", profile::FIREFOX_PREFS.as_bytes())?;
+                write(
+                    &mut owned,
+                    "profile/user.js",
+                    profile::FIREFOX_PREFS.as_bytes(),
+                )?;
                 profile::write_cookies(&prof, &login.origin, &login.cookies, now_ms())
                     .map_err(|e| format!("writing the browser's cookies: {e}"))?;
                 owned.push(prof.join("cookies.sqlite"));
@@ -616,7 +629,8 @@ impl Desktop {
             ],
             "xvfb.log",
         )?;
-        self.wait_for(&x_socket(r.display), "Xvfb", "xvfb.log").await?;
+        self.wait_for(&x_socket(r.display), "Xvfb", "xvfb.log")
+            .await?;
         self.spawn("openbox", &["--sm-disable".into()], "openbox.log")?;
         self.spawn(
             "x11vnc",
@@ -673,7 +687,11 @@ impl Running {
         let _ = fs::remove_dir_all(&self.home);
         remove_leftovers(self.uid, self.display);
         if clean {
-            tracing::info!(slot = self.slot, uid = self.uid, "desktop session torn down");
+            tracing::info!(
+                slot = self.slot,
+                uid = self.uid,
+                "desktop session torn down"
+            );
             self.owner
                 .busy
                 .lock()
@@ -681,7 +699,11 @@ impl Running {
                 .remove(&self.slot);
         } else {
             // Keep the slot: its uid still has processes.
-            tracing::error!(slot = self.slot, uid = self.uid, "desktop processes survived SIGKILL; slot kept out of use");
+            tracing::error!(
+                slot = self.slot,
+                uid = self.uid,
+                "desktop processes survived SIGKILL; slot kept out of use"
+            );
         }
     }
 }

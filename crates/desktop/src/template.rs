@@ -227,7 +227,9 @@ impl Entry {
             login_user: self.login_user.unwrap_or_else(|| "ADMIN".into()),
             login_endpoint: endpoint("login_endpoint", self.login_endpoint, "cgi/login.cgi")?,
             allow_insecure_ssl: self.allow_insecure_ssl.unwrap_or(false),
-            user_field: self.user_login_attribute_name.unwrap_or_else(|| "name".into()),
+            user_field: self
+                .user_login_attribute_name
+                .unwrap_or_else(|| "name".into()),
             password_field: self
                 .password_login_attribute_name
                 .unwrap_or_else(|| "pwd".into()),
@@ -332,9 +334,7 @@ impl Templates {
         } else {
             for e in std::fs::read_dir(dir).map_err(io)? {
                 let p = e.map_err(io)?.path();
-                if p.extension()
-                    .is_some_and(|x| x == "yaml" || x == "yml")
-                {
+                if p.extension().is_some_and(|x| x == "yaml" || x == "yml") {
                     files.push(p);
                 }
             }
@@ -353,10 +353,7 @@ impl Templates {
                 if let Some(other) = from_files.insert(name.clone(), f.clone()) {
                     return Err(TemplateError::Invalid {
                         path: f,
-                        detail: format!(
-                            "template `{name}` is also defined in {}",
-                            other.display()
-                        ),
+                        detail: format!("template `{name}` is also defined in {}", other.display()),
                     });
                 }
                 t.by_name.insert(name, tpl);
@@ -366,7 +363,12 @@ impl Templates {
     }
 
     /// Parses one nojava configuration file into this set.
-    pub fn add_text(&mut self, path: &Path, text: &str, replace: bool) -> Result<(), TemplateError> {
+    pub fn add_text(
+        &mut self,
+        path: &Path,
+        text: &str,
+        replace: bool,
+    ) -> Result<(), TemplateError> {
         let invalid = |detail: String| TemplateError::Invalid {
             path: path.to_owned(),
             detail,
@@ -400,13 +402,13 @@ impl Templates {
             let base = match &e.based_on {
                 None => Entry::default(),
                 Some(b) => file.templates.get(b).cloned().ok_or_else(|| {
-                    invalid(format!("host `{name}`: based_on `{b}` is not a template of this file"))
+                    invalid(format!(
+                        "host `{name}`: based_on `{b}` is not a template of this file"
+                    ))
                 })?,
             };
             if file.templates.contains_key(name) {
-                return Err(invalid(format!(
-                    "`{name}` is both a template and a host"
-                )));
+                return Err(invalid(format!("`{name}` is both a template and a host")));
             }
             let t = e
                 .clone()
@@ -497,7 +499,10 @@ general:
         assert!(h.send_post_data_as_json);
         assert_eq!(
             h.extra_login_fields,
-            vec![("method".into(), "login".into()), ("lang".into(), "en".into())]
+            vec![
+                ("method".into(), "login".into()),
+                ("lang".into(), "en".into())
+            ]
         );
         assert!(matches!(h.viewer, Viewer::Html5 { .. }));
         // nojava's code defaults where the file says nothing.
@@ -522,7 +527,9 @@ general:
                 .contains("not a path on the BMC")
         );
         assert!(err("hosts:\n  h:\n    based_on: nope\n").contains("based_on `nope`"));
-        assert!(err("templates:\n  a:\n    extra_login_form_fields: novalue\n").contains("key:value"));
+        assert!(
+            err("templates:\n  a:\n    extra_login_form_fields: novalue\n").contains("key:value")
+        );
         assert!(err("general:\n  x_resolution: 10x10\n").contains("resolution"));
     }
 
@@ -532,14 +539,35 @@ general:
         assert!(b.get("supermicro-java").is_some() && b.get("ami-java").is_some());
         let dir = std::env::temp_dir().join(format!("ironrack-tpl-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("a.yaml"), "templates:\n  x:\n    login_endpoint: a\n").unwrap();
-        std::fs::write(dir.join("b.yml"), "templates:\n  ami-java:\n    login_endpoint: b\n").unwrap();
+        std::fs::write(
+            dir.join("a.yaml"),
+            "templates:\n  x:\n    login_endpoint: a\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("b.yml"),
+            "templates:\n  ami-java:\n    login_endpoint: b\n",
+        )
+        .unwrap();
         std::fs::write(dir.join("notes.txt"), "ignored").unwrap();
         let t = Templates::load(&dir).unwrap();
         assert_eq!(t.get("x").unwrap().login_endpoint, "a");
-        assert_eq!(t.get("ami-java").unwrap().login_endpoint, "b", "a file wins over a built-in");
-        std::fs::write(dir.join("c.yaml"), "templates:\n  x:\n    login_endpoint: c\n").unwrap();
-        assert!(Templates::load(&dir).unwrap_err().to_string().contains("also defined"));
+        assert_eq!(
+            t.get("ami-java").unwrap().login_endpoint,
+            "b",
+            "a file wins over a built-in"
+        );
+        std::fs::write(
+            dir.join("c.yaml"),
+            "templates:\n  x:\n    login_endpoint: c\n",
+        )
+        .unwrap();
+        assert!(
+            Templates::load(&dir)
+                .unwrap_err()
+                .to_string()
+                .contains("also defined")
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 
@@ -549,7 +577,14 @@ general:
         assert_eq!((r.width, r.height, r.depth), (1600, 900, 24));
         assert_eq!("1024x768".parse::<Resolution>().unwrap().depth, 24);
         assert_eq!(r.to_string(), "1600x900x24");
-        for bad in ["", "1600", "1600x900x8", "99999x900", "axb", "1600x900x24x1"] {
+        for bad in [
+            "",
+            "1600",
+            "1600x900x8",
+            "99999x900",
+            "axb",
+            "1600x900x24x1",
+        ] {
             assert!(bad.parse::<Resolution>().is_err(), "{bad}");
         }
     }

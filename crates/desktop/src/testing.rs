@@ -177,7 +177,11 @@ public class Paint {
             .status()
             .map_err(|e| format!("{prog}: {e}"))?
             .success();
-        if ok { Ok(()) } else { Err(format!("{prog} failed")) }
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("{prog} failed"))
+        }
     };
     run("javac", &["--release", "8", "-nowarn", "Paint.java"])?;
     run("jar", &["cf", "paint.jar", "Paint.class", "Paint$1.class"])?;
@@ -327,6 +331,9 @@ mod tests {
         assert!(!r.feed(&all[..10]).unwrap());
         assert!(r.feed(&all[10..]).unwrap());
         assert!(covers(r.screen(), PAGE_RGB, 100));
-        assert!(r.feed(&[0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 7]).is_err());
+        assert!(
+            r.feed(&[0, 0, 0, 1, 0, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 7])
+                .is_err()
+        );
     }
 }

@@ -85,8 +85,13 @@ pub(crate) fn console_config(c: &ConsoleIn) -> Result<serde_json::Value, Problem
     if let Some(w) = &c.web {
         let origin = ironrack_desktop::parse_origin(w)
             .map_err(|e| Problem::invalid("bmc.console.web", e))?;
-        validate_host(origin.host_str().unwrap_or_default().trim_matches(['[', ']']))
-            .map_err(|e| Problem::invalid("bmc.console.web", e))?;
+        validate_host(
+            origin
+                .host_str()
+                .unwrap_or_default()
+                .trim_matches(['[', ']']),
+        )
+        .map_err(|e| Problem::invalid("bmc.console.web", e))?;
         out.insert("web".into(), w.clone().into());
     }
     Ok(serde_json::Value::Object(out))
