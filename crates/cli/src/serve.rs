@@ -479,8 +479,9 @@ pub async fn run(cmd: ServeCmd) -> anyhow::Result<()> {
     );
     let mut agent = Agent::new(s.site.clone(), Drivers::default(), bus.event_sender())
         .with_console(gateway.clone());
-    if let Some(d) = cmd.desktop.desktops(s.data_dir.join("desktop"))? {
-        agent = agent.with_desktops(d);
+    let desktops = cmd.desktop.desktops(s.data_dir.join("desktop"))?;
+    if let Some(d) = &desktops {
+        agent = agent.with_desktops(d.clone());
     }
     tokio::spawn(agent.run(queue));
     let events = bus.take_events().context("event stream already taken")?;
@@ -494,7 +495,11 @@ pub async fn run(cmd: ServeCmd) -> anyhow::Result<()> {
         let cfg = ironrack_api::PowerPollConfig::new(interval, true);
         tokio::spawn(ironrack_api::run_power_poller(state.clone(), cfg));
     }
-    serve_api(state, &s, started, "serve", Some(gateway)).await
+    let served = serve_api(state, &s, started, "serve", Some(gateway)).await;
+    if let Some(d) = desktops {
+        d.stop_all();
+    }
+    served
 }
 
 /// The site's console gateway, its reports going onto the bus.
@@ -585,16 +590,19 @@ pub async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
         });
         agent = agent.with_console(gateway);
     }
-    if let Some(d) = args
+    let desktops = args
         .desktop
-        .desktops(PathBuf::from("ironrack-agent-data/desktop"))?
-    {
-        agent = agent.with_desktops(d);
+        .desktops(PathBuf::from("ironrack-agent-data/desktop"))?;
+    if let Some(d) = &desktops {
+        agent = agent.with_desktops(d.clone());
     }
     tracing::info!(site = %args.site, agent = %name, "agent connected");
     tokio::select! {
         _ = agent.run_deliveries(tasks) => {},
         _ = shutdown_signal() => {},
+    }
+    if let Some(d) = desktops {
+        d.stop_all();
     }
     bus.close().await;
     Ok(())

@@ -323,6 +323,20 @@ async fn desktop_sessions_show_the_bmc_page_and_its_java_viewer_and_leave_nothin
             .iter()
             .any(|b| b.contains(testing::PASSWORD))
     );
+
+    // A graceful shutdown ends live desktops too.
+    let c = open_desktop(&s, &op, html5, json!({"kind": "desktop"}))
+        .await
+        .expect(201);
+    assert_eq!(c["kind"], "desktop");
+    assert!(!ironrack_desktop::processes_of(UID_BASE).is_empty());
+    let mut s = s;
+    s.terminate();
+    assert!(
+        ironrack_desktop::processes_of(UID_BASE).is_empty(),
+        "a desktop outlived the agent's shutdown"
+    );
+    assert!(!runtime.join("0").exists());
     drop(s);
     let _ = std::fs::remove_dir_all(&work);
 }

@@ -335,9 +335,19 @@ impl Desktops {
     /// something.
     pub fn reap(&self) -> usize {
         let busy = self.busy.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        self.clear_slots(|slot| !busy.contains(&slot))
+    }
+
+    /// Ends every desktop, live ones too: for the agent's shutdown, so that
+    /// none outlives it until the next start.
+    pub fn stop_all(&self) -> usize {
+        self.clear_slots(|_| true)
+    }
+
+    fn clear_slots(&self, which: impl Fn(u32) -> bool) -> usize {
         let mut n = 0;
         for slot in 0..self.cfg.slots {
-            if busy.contains(&slot) {
+            if !which(slot) {
                 continue;
             }
             let uid = self.cfg.uid_base + slot;
