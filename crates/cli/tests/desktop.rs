@@ -174,6 +174,7 @@ async fn desktop_sessions_show_the_bmc_page_and_its_java_viewer_and_leave_nothin
         std::env::temp_dir().join(format!("ironrack-desktop-it-{}", std::process::id()));
     std::fs::create_dir_all(&work).unwrap();
     let bmc = testing::start_bmc(&work).await.unwrap();
+    let tls_bmc = testing::start_tls_bmc(&work).await.unwrap();
     let templates = work.join("templates");
     std::fs::create_dir_all(&templates).unwrap();
     std::fs::write(templates.join("test.yaml"), TEMPLATES).unwrap();
@@ -211,11 +212,12 @@ async fn desktop_sessions_show_the_bmc_page_and_its_java_viewer_and_leave_nothin
 
     let admin = s.admin().await;
     let op = s.user(&admin, "op", "operator", None).await;
-    let add = |name: &str, template: &str, password: &str| {
+    let add_at = |name: &str, template: &str, password: &str, web: &str| {
         json!({"name": name, "site": "local", "bmc": {
             "driver": "fake", "address": "127.0.0.1", "username": testing::USER, "password": password,
-            "console": {"template": template, "web": bmc}}})
+            "console": {"template": template, "web": web}}})
     };
+    let add = |name: &str, template: &str, password: &str| add_at(name, template, password, &bmc);
     let html5 = s
         .post(
             "/api/v1/servers",
@@ -290,6 +292,46 @@ async fn desktop_sessions_show_the_bmc_page_and_its_java_viewer_and_leave_nothin
         procs.len() >= 4,
         "Xvfb, openbox, x11vnc, firefox: {procs:?}"
     );
+    close_and_check_nothing_left(&s, &op, c["id"].as_str().unwrap(), &runtime).await;
+
+    // A BMC with a self-signed certificate: refused unless the template
+    // says allow_insecure_ssl; then Firefox accepts exactly that
+    // certificate (cert_override.txt) and shows the page.
+    let strict = s
+        .post(
+            "/api/v1/servers",
+            &admin,
+            add_at("tls-strict", "test-html5", testing::PASSWORD, &tls_bmc),
+        )
+        .await
+        .expect(201)["id"]
+        .as_i64()
+        .unwrap();
+    let e = open_desktop(&s, &op, strict, json!({"kind": "desktop"}))
+        .await
+        .expect(502);
+    assert!(
+        e["detail"].as_str().unwrap().contains("allow_insecure_ssl"),
+        "{e}"
+    );
+    let tls = s
+        .post(
+            "/api/v1/servers",
+            &admin,
+            add_at("tls-bmc", "test-html5-tls", testing::PASSWORD, &tls_bmc),
+        )
+        .await
+        .expect(201)["id"]
+        .as_i64()
+        .unwrap();
+    let c = open_desktop(&s, &op, tls, json!({"kind": "desktop"}))
+        .await
+        .expect(201);
+    let mut v = Rfb::connect(c["ws_url"].as_str().unwrap()).await;
+    v.until("the HTTPS BMC page in Firefox", &log, |s| {
+        covers(s, PAGE_RGB, 90)
+    })
+    .await;
     close_and_check_nothing_left(&s, &op, c["id"].as_str().unwrap(), &runtime).await;
 
     // The Java console: JSON login, the session from the reply's body, the

@@ -247,7 +247,7 @@ pub async fn login(
         })?;
     let unreachable = |url: &Url, e: reqwest::Error| LoginError::Unreachable {
         url: url.to_string(),
-        detail: e.to_string(),
+        detail: error_chain(&e),
     };
     let mut jar = Jar::default();
     let mut cert = None;
@@ -383,6 +383,24 @@ pub async fn login(
         },
         launch,
     })
+}
+
+/// An error and its causes (reqwest's own text hides a certificate
+/// refusal).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        text.push_str(": ");
+        text.push_str(&c.to_string());
+        cause = c.source();
+    }
+    if text.contains("certificate") {
+        text.push_str(
+            " (if the BMC's certificate cannot be verified, the template needs allow_insecure_ssl: True)",
+        );
+    }
+    text
 }
 
 fn peer_cert(resp: &reqwest::Response) -> Option<[u8; 32]> {

@@ -36,6 +36,12 @@ templates:
     user_login_attribute_name: user
     password_login_attribute_name: pass
     html5_endpoint: kvm/console.html
+  test-html5-tls:
+    login_endpoint: cgi/login.cgi
+    user_login_attribute_name: user
+    password_login_attribute_name: pass
+    html5_endpoint: kvm/console.html
+    allow_insecure_ssl: True
   test-java:
     login_endpoint: rpc/WEBSES/create.asp
     user_login_attribute_name: WEBVAR_USERNAME
@@ -153,6 +159,9 @@ async fn paint_jar(State(b): State<Bmc>) -> Response {
 /// A Java program that fills an 800x600 window with the colour its first
 /// argument starts with.
 fn build_jar(dir: &Path) -> Result<Vec<u8>, String> {
+    if let Ok(jar) = std::fs::read(dir.join("paint.jar")) {
+        return Ok(jar);
+    }
     std::fs::write(
         dir.join("Paint.java"),
         r#"import java.awt.*;
@@ -191,20 +200,79 @@ public class Paint {
 /// Builds the Java viewer in `dir` and serves the BMC on a loopback port;
 /// returns its origin (`http://127.0.0.1:PORT`).
 pub async fn start_bmc(dir: &Path) -> Result<String, String> {
-    let jar = build_jar(dir)?;
-    let app = axum::Router::new()
-        .route("/cgi/login.cgi", axum::routing::post(form_login))
-        .route("/rpc/WEBSES/create.asp", axum::routing::post(json_login))
-        .route("/kvm/console.html", axum::routing::get(console_page))
-        .route("/Java/jviewer.jnlp", axum::routing::get(jnlp))
-        .route("/Java/paint.jar", axum::routing::get(paint_jar))
-        .with_state(Bmc { jar: Arc::new(jar) });
+    let app = bmc_app(dir)?;
     let l = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| e.to_string())?;
     let url = format!("http://{}", l.local_addr().map_err(|e| e.to_string())?);
     tokio::spawn(async move { axum::serve(l, app).await });
     Ok(url)
+}
+
+/// The same BMC over HTTPS with a fresh self-signed certificate (what
+/// `allow_insecure_ssl` is for); returns `https://127.0.0.1:PORT`.
+pub async fn start_tls_bmc(dir: &Path) -> Result<String, String> {
+    let app = bmc_app(dir)?;
+    let ck =
+        rcgen::generate_simple_self_signed(vec!["bmc.test".into()]).map_err(|e| e.to_string())?;
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(ck.signing_key.serialize_der().into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| e.to_string())?
+    .with_no_client_auth()
+    .with_single_cert(vec![ck.cert.der().clone()], key)
+    .map_err(|e| e.to_string())?;
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| e.to_string())?;
+    let url = format!("https://{}", tcp.local_addr().map_err(|e| e.to_string())?);
+    let l = TlsListener {
+        tcp,
+        acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
+    };
+    tokio::spawn(async move { axum::serve(l, app).await });
+    Ok(url)
+}
+
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, addr)) = self.tcp.accept().await else {
+                continue;
+            };
+            // A client that never finishes its handshake must not stall
+            // the others for long (handshakes are done one at a time here).
+            let hs = self.acceptor.accept(tcp);
+            if let Ok(Ok(s)) = tokio::time::timeout(std::time::Duration::from_secs(2), hs).await {
+                return (s, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
+fn bmc_app(dir: &Path) -> Result<axum::Router, String> {
+    let jar = build_jar(dir)?;
+    Ok(axum::Router::new()
+        .route("/cgi/login.cgi", axum::routing::post(form_login))
+        .route("/rpc/WEBSES/create.asp", axum::routing::post(json_login))
+        .route("/kvm/console.html", axum::routing::get(console_page))
+        .route("/Java/jviewer.jnlp", axum::routing::get(jnlp))
+        .route("/Java/paint.jar", axum::routing::get(paint_jar))
+        .with_state(Bmc { jar: Arc::new(jar) }))
 }
 
 /// The client messages after ServerInit: 32 bpp little-endian xRGB, raw
