@@ -179,6 +179,9 @@ async fn desktop_sessions_show_the_bmc_page_and_its_java_viewer_and_leave_nothin
     std::fs::create_dir_all(&templates).unwrap();
     std::fs::write(templates.join("test.yaml"), TEMPLATES).unwrap();
     let runtime = work.join("desktop");
+    let iso = work.join("iso");
+    std::fs::create_dir_all(&iso).unwrap();
+    std::fs::write(iso.join("rescue.iso"), b"not really an ISO").unwrap();
 
     // What a crashed agent left in slot 1: reaped when the agent starts.
     let mut orphan = Command::new("sleep");
@@ -200,6 +203,8 @@ async fn desktop_sessions_show_the_bmc_page_and_its_java_viewer_and_leave_nothin
             "2",
             "--desktop-display-base",
             &DISPLAY_BASE.to_string(),
+            "--desktop-iso-dir",
+            iso.to_str().unwrap(),
         ],
     )
     .await;
@@ -287,6 +292,16 @@ async fn desktop_sessions_show_the_bmc_page_and_its_java_viewer_and_leave_nothin
         ),
         (UID_BASE, 0o700)
     );
+    // The ISO folder is offered in the home, readable by the session's uid.
+    let mut cat = Command::new("cat");
+    std::os::unix::process::CommandExt::uid(&mut cat, UID_BASE);
+    std::os::unix::process::CommandExt::gid(&mut cat, UID_BASE);
+    let out = cat.arg(home.join("iso/rescue.iso")).output().unwrap();
+    assert_eq!(out.stdout, b"not really an ISO", "{out:?}");
+    // Its home is its own: another session's uid cannot look in.
+    let mut ls = Command::new("ls");
+    std::os::unix::process::CommandExt::uid(&mut ls, UID_BASE + 1);
+    assert!(!ls.arg(&home).output().unwrap().status.success());
     let procs = ironrack_desktop::processes_of(UID_BASE);
     assert!(
         procs.len() >= 4,
