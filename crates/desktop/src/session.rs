@@ -5,9 +5,9 @@
 //! (on a unix socket in that home, no TCP port) and Firefox or javaws all
 //! run as the slot's uid with a cleared environment.
 //!
-//! The uid is the session's boundary: closing kills every process of that
-//! uid (`kill -KILL -1` run *as* the uid signals exactly them, however
-//! they forked), until /proc shows none alive, then removes the home and
+//! The uid is the session's boundary: closing ends every process of that
+//! uid (`kill -TERM -1`, then `-KILL`, run *as* the uid signals exactly
+//! them, however they forked), until /proc shows none alive, then removes the home and
 //! the display's lock and socket. At start the agent does the same for
 //! every slot, reaping what a crashed agent left.
 
@@ -163,9 +163,35 @@ pub fn processes_of(uid: u32) -> Vec<u32> {
     out
 }
 
-/// Kills every process of `uid` until none is alive (zombies wait for
-/// their parent and count as gone). False if some survived 5 s.
+/// Sends `signal` to every process of `uid`: kill(-1) run as the uid
+/// reaches every process that uid may signal, which is exactly its own
+/// (the kill process itself is spared by the kernel).
+fn signal_uid(uid: u32, signal: &str) {
+    let _ = Command::new("kill")
+        .args([signal, "-1"])
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .uid(uid)
+        .gid(uid)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// Ends every process of `uid`: SIGTERM and up to a second to exit (so
+/// Firefox and the JVM reap their own children, and Xvfb removes its
+/// lock), then SIGKILL until none is alive (zombies wait for their parent
+/// and count as gone). False if some survived 5 s of that.
 fn kill_uid(uid: u32) -> bool {
+    if processes_of(uid).is_empty() {
+        return true;
+    }
+    signal_uid(uid, "-TERM");
+    let grace = Instant::now() + Duration::from_secs(1);
+    while Instant::now() < grace && !processes_of(uid).is_empty() {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
         if processes_of(uid).is_empty() {
@@ -174,18 +200,7 @@ fn kill_uid(uid: u32) -> bool {
         if Instant::now() >= deadline {
             return false;
         }
-        // kill(-1) as the uid: every process that uid may signal, which is
-        // exactly its own. The kill process itself is spared by the kernel.
-        let _ = Command::new("kill")
-            .args(["-KILL", "-1"])
-            .env_clear()
-            .env("PATH", "/usr/bin:/bin")
-            .uid(uid)
-            .gid(uid)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        signal_uid(uid, "-KILL");
         std::thread::sleep(Duration::from_millis(20));
     }
 }
