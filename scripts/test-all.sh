@@ -37,6 +37,15 @@ command -v as >/dev/null || need+=(binutils)
 command -v script >/dev/null || need+=(bsdutils)
 # cargo-fuzz's libFuzzer is C++.
 command -v c++ >/dev/null || need+=(g++)
+# Desktop sessions (crates/desktop): an X server, its VNC server and a window
+# manager per session, a kiosk Firefox and Java Web Start (icedtea-netx brings
+# default-jre with AWT); javac/jar build the test's Java viewer.
+command -v Xvfb >/dev/null || need+=(xvfb)
+command -v x11vnc >/dev/null || need+=(x11vnc)
+command -v openbox >/dev/null || need+=(openbox)
+command -v firefox-esr >/dev/null || need+=(firefox-esr)
+command -v javaws >/dev/null || need+=(icedtea-netx)
+command -v javac >/dev/null || need+=(default-jdk-headless)
 if [ ${#need[@]} -gt 0 ]; then
     say "installing ${need[*]}"
     as_root apt-get update -qq

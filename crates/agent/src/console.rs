@@ -4,12 +4,15 @@
 //! (sealed to this agent's key across a broker, opened before this runs)
 //! and stay in the gateway.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use ironrack_bus::{ConsoleChange, Event, EventSender, TaskRequest, VNC_PASSWORD};
 use ironrack_console::{
-    Gateway, GatewayError, GatewayEvent, Kind, Limits, NewSession, OpenSession, Target,
+    DesktopHandle, Gateway, GatewayError, GatewayEvent, Kind, Limits, NewSession, OpenSession,
+    Target,
 };
+use ironrack_desktop::{Desktop, Desktops, StartRequest};
 use serde::Deserialize;
 use tokio::sync::mpsc;
 use zeroize::Zeroizing;
@@ -33,6 +36,31 @@ struct OpenParams {
     max_sessions: usize,
     /// `host:port` of the VNC endpoint (kind `vnc`).
     vnc: Option<String>,
+    /// Kind `desktop`: the nojava template, the BMC web origin (default
+    /// `https://<bmc address>`), and a RES-style resolution.
+    template: Option<String>,
+    web: Option<String>,
+    resolution: Option<String>,
+}
+
+/// What a site runs consoles with.
+#[derive(Clone, Default)]
+pub struct Consoles {
+    pub gateway: Option<Gateway>,
+    pub desktops: Option<Arc<Desktops>>,
+}
+
+/// A desktop as the gateway holds it.
+struct GatewayDesktop(Desktop);
+
+impl DesktopHandle for GatewayDesktop {
+    fn vnc_socket(&self) -> &std::path::Path {
+        self.0.vnc_socket()
+    }
+
+    fn stop(&self) {
+        self.0.stop();
+    }
 }
 
 #[derive(Deserialize)]
@@ -61,17 +89,17 @@ fn gateway_error(e: GatewayError) -> DriverError {
 
 /// Runs a `console.*` task.
 pub(crate) async fn run(
-    gateway: Option<&Gateway>,
+    consoles: &Consoles,
     task: &TaskRequest,
 ) -> Result<serde_json::Value, DriverError> {
-    let gw = gateway.ok_or_else(|| {
+    let gw = consoles.gateway.as_ref().ok_or_else(|| {
         DriverError::Unsupported(
             "consoles: this site's agent runs no console gateway (start it with --console-listen)"
                 .into(),
         )
     })?;
     match task.kind.as_str() {
-        "console.open" => open(gw, task),
+        "console.open" => open(gw, consoles.desktops.as_ref(), task).await,
         other => {
             let p: SessionParams = serde_json::from_value(task.params.clone())
                 .map_err(|e| DriverError::BadRequest(format!("{other} task: {e}")))?;
@@ -105,7 +133,11 @@ pub(crate) async fn run(
     }
 }
 
-fn open(gw: &Gateway, task: &TaskRequest) -> Result<serde_json::Value, DriverError> {
+async fn open(
+    gw: &Gateway,
+    desktops: Option<&Arc<Desktops>>,
+    task: &TaskRequest,
+) -> Result<serde_json::Value, DriverError> {
     let p: OpenParams = serde_json::from_value(task.params.clone())
         .map_err(|e| DriverError::BadRequest(format!("console.open task: {e}")))?;
     let target = match p.kind {
@@ -121,6 +153,7 @@ fn open(gw: &Gateway, task: &TaskRequest) -> Result<serde_json::Value, DriverErr
             Target::Vnc { addr, password }
         }
         Kind::Sol => Target::Sol(ipmi_config(&task.bmc)?),
+        Kind::Desktop => start_desktop(desktops, task, &p).await?,
     };
     let session = NewSession {
         id: p.session_id,
@@ -178,4 +211,60 @@ pub async fn forward_events(mut rx: mpsc::UnboundedReceiver<GatewayEvent>, event
             tracing::warn!(session = session_id, error = %e, "console event not sent");
         }
     }
+}
+
+/// Logs in to the BMC's web UI with the BMC's own credentials and starts
+/// the session's desktop; the gateway stops it when the session closes.
+async fn start_desktop(
+    desktops: Option<&Arc<Desktops>>,
+    task: &TaskRequest,
+    p: &OpenParams,
+) -> Result<Target, DriverError> {
+    let desktops = desktops.ok_or_else(|| {
+        DriverError::Unsupported(
+            "desktop consoles: this site's agent runs no desktop sessions (start it with --desktop-templates)"
+                .into(),
+        )
+    })?;
+    let template = p.template.as_deref().ok_or_else(|| {
+        DriverError::BadRequest("console.open: kind desktop without a template".into())
+    })?;
+    let host = task.bmc.address.as_str();
+    let web = match &p.web {
+        Some(w) => w.clone(),
+        None if host.contains(':') => format!("https://[{host}]"),
+        None => format!("https://{host}"),
+    };
+    let origin = ironrack_desktop::parse_origin(&web).map_err(DriverError::BadRequest)?;
+    let resolution = p
+        .resolution
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .map_err(DriverError::BadRequest)?;
+    // Opened by the agent before any task runs: in clear here, or absent.
+    let password = Zeroizing::new(task.bmc.plain_password().unwrap_or_default().to_owned());
+    let desktop = desktops
+        .start(StartRequest {
+            template,
+            origin,
+            user: &task.bmc.username,
+            password: &password,
+            resolution,
+        })
+        .await
+        .map_err(|e| {
+            use ironrack_desktop::{DesktopError as D, LoginError as L};
+            let text = e.to_string();
+            match e {
+                D::NoTemplate { .. } => DriverError::BadRequest(text),
+                D::Login(L::Refused { .. } | L::NoSession { .. }) => DriverError::Auth(text),
+                D::Login(L::Unreachable { .. }) => DriverError::Unreachable(text),
+                _ => DriverError::Bmc(text),
+            }
+        })?;
+    Ok(Target::Desktop {
+        bmc_host: host.to_owned(),
+        desktop: Box::new(GatewayDesktop(desktop)),
+    })
 }

@@ -32,6 +32,8 @@ pub struct Agent {
     /// Opens the secrets sealed to this site (`None` in-process, where
     /// they arrive in clear).
     key: Option<Arc<AgentKey>>,
+    /// Desktop sessions this agent may start (console kind `desktop`).
+    desktops: Option<Arc<ironrack_desktop::Desktops>>,
 }
 
 impl Agent {
@@ -46,6 +48,7 @@ impl Agent {
             poller: Arc::new(poller),
             console: None,
             key: None,
+            desktops: None,
         }
     }
 
@@ -68,6 +71,12 @@ impl Agent {
     /// Serves `console.*` tasks through this gateway.
     pub fn with_console(mut self, gateway: ironrack_console::Gateway) -> Agent {
         self.console = Some(gateway);
+        self
+    }
+
+    /// Starts desktop sessions for `console.open` of kind `desktop`.
+    pub fn with_desktops(mut self, desktops: Arc<ironrack_desktop::Desktops>) -> Agent {
+        self.desktops = Some(desktops);
         self
     }
 
@@ -96,11 +105,14 @@ impl Agent {
             };
             let drivers = self.drivers.clone();
             let events = self.events.clone();
-            let console = self.console.clone();
+            let console = console::Consoles {
+                gateway: self.console.clone(),
+                desktops: self.desktops.clone(),
+            };
             tokio::spawn(async move {
                 let Delivery { message, settler } = delivery;
                 let task_id = message.task_id;
-                let settled = match run_task(&drivers, console.as_ref(), &events, message).await {
+                let settled = match run_task(&drivers, &console, &events, message).await {
                     Ok(()) => settler.ack().await,
                     // Not reported: let the bus deliver it again.
                     Err(e) => {
@@ -155,7 +167,7 @@ const QUIET_START: std::time::Duration = std::time::Duration::from_millis(100);
 /// succeeded or failed. Errs only when the final event could not be published.
 async fn run_task(
     drivers: &Drivers,
-    console: Option<&ironrack_console::Gateway>,
+    console: &console::Consoles,
     events: &EventSender,
     task: TaskRequest,
 ) -> Result<(), ironrack_bus::BusError> {

@@ -351,6 +351,9 @@ pub struct ConsoleIn {
     pub html5: Option<serde_json::Value>,
     /// A vendor template name (nojava-ipmi-kvm format) for desktop sessions.
     pub template: Option<String>,
+    /// The BMC web UI a desktop session logs in to, `http(s)://host[:port]`
+    /// (default `https://<bmc.address>`).
+    pub web: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -362,6 +365,8 @@ pub struct ConsoleConfigOut {
     pub html5: Option<serde_json::Value>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub template: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub web: Option<String>,
 }
 
 impl ConsoleConfigOut {
@@ -379,6 +384,11 @@ impl ConsoleConfigOut {
                 .get("template")
                 .and_then(|v| v.as_str())
                 .map(str::to_owned),
+            web: c
+                .config
+                .get("web")
+                .and_then(|v| v.as_str())
+                .map(str::to_owned),
         }
     }
 }
@@ -387,10 +397,14 @@ impl ConsoleConfigOut {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConsoleRequest {
-    /// `vnc`, `sol` or `auto` (VNC if the server has a VNC endpoint, else
-    /// SOL if its driver is ipmi).
+    /// `vnc`, `desktop`, `sol` or `auto`: the first the server has of VNC
+    /// (a VNC endpoint), desktop (a template in `bmc.console`), and SOL
+    /// (the ipmi driver).
     #[serde(default = "auto_kind")]
     pub kind: String,
+    /// A desktop session's screen, `WIDTHxHEIGHT[xDEPTH]` (e.g.
+    /// `1600x900x24`; default: the template file's, else the agent's).
+    pub resolution: Option<String>,
     /// Called with an HTTP GET when the session closes.
     pub close_url: Option<String>,
     #[serde(default)]

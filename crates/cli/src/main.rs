@@ -21,7 +21,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run everything in one process: API, in-process bus, a local agent, SQLite.
-    Serve(serve::ServeArgs),
+    Serve(serve::ServeCmd),
     /// Run the API only; tasks go to site agents through RabbitMQ.
     Controller(serve::ControllerArgs),
     /// Run the agent of one site: take its tasks from RabbitMQ, drive its BMCs.

@@ -51,6 +51,79 @@ pub struct ServeArgs {
     power_poll_interval: Option<String>,
 }
 
+/// `ironrack serve`: the common settings and the local agent's desktops.
+#[derive(clap::Args, Debug)]
+pub struct ServeCmd {
+    #[command(flatten)]
+    common: ServeArgs,
+    #[command(flatten)]
+    desktop: DesktopArgs,
+}
+
+/// Desktop sessions (console kind `desktop`) on this agent.
+#[derive(clap::Args, Debug)]
+pub struct DesktopArgs {
+    /// Run desktop sessions, with the nojava-ipmi-kvm template files
+    /// (*.yaml) in this directory besides the built-in templates. Needs
+    /// root, Xvfb, x11vnc, openbox, and firefox-esr or javaws.
+    #[arg(long, env = "IRONRACK_DESKTOP_TEMPLATES")]
+    desktop_templates: Option<PathBuf>,
+    /// Where sessions' homes live (default: DATA_DIR/desktop, or
+    /// ironrack-agent-data/desktop for `agent`).
+    #[arg(long, env = "IRONRACK_DESKTOP_DIR")]
+    desktop_dir: Option<PathBuf>,
+    /// Session slot N runs as uid/gid BASE+N; the range must hold no user
+    /// or group, and whatever runs in it is killed at start.
+    #[arg(long, env = "IRONRACK_DESKTOP_UID_BASE", default_value_t = 61_000)]
+    desktop_uid_base: u32,
+    /// At most this many desktop sessions at once.
+    #[arg(long, env = "IRONRACK_DESKTOP_SLOTS", default_value_t = 16)]
+    desktop_slots: u32,
+    /// Session slot N uses X display :BASE+N.
+    #[arg(long, env = "IRONRACK_DESKTOP_DISPLAY_BASE", default_value_t = 100)]
+    desktop_display_base: u32,
+    /// A directory of ISO images offered in each session's home as `iso/`
+    /// (readable by the session uids).
+    #[arg(long, env = "IRONRACK_DESKTOP_ISO_DIR")]
+    desktop_iso_dir: Option<PathBuf>,
+    /// Screen of a session unless the request or template says otherwise.
+    #[arg(
+        long,
+        env = "IRONRACK_DESKTOP_RESOLUTION",
+        default_value = "1024x768x24"
+    )]
+    desktop_resolution: String,
+}
+
+impl DesktopArgs {
+    /// The agent's desktops, if enabled.
+    fn desktops(
+        &self,
+        default_dir: PathBuf,
+    ) -> anyhow::Result<Option<Arc<ironrack_desktop::Desktops>>> {
+        let Some(dir) = &self.desktop_templates else {
+            return Ok(None);
+        };
+        let templates = ironrack_desktop::Templates::load(dir)?;
+        let mut cfg =
+            ironrack_desktop::DesktopConfig::new(self.desktop_dir.clone().unwrap_or(default_dir));
+        cfg.uid_base = self.desktop_uid_base;
+        cfg.slots = self.desktop_slots;
+        cfg.display_base = self.desktop_display_base;
+        cfg.iso_dir = self.desktop_iso_dir.clone();
+        cfg.default_resolution = self
+            .desktop_resolution
+            .parse()
+            .map_err(|e: String| anyhow::anyhow!("--desktop-resolution: {e}"))?;
+        let d = ironrack_desktop::Desktops::new(cfg, templates)?;
+        tracing::info!(
+            templates = d.templates().names().collect::<Vec<_>>().join(","),
+            "desktop sessions enabled"
+        );
+        Ok(Some(d))
+    }
+}
+
 /// The settings a TOML file may hold.
 #[derive(Deserialize, Default, Debug)]
 #[serde(deny_unknown_fields)]
@@ -347,6 +420,8 @@ pub struct AgentArgs {
         default_value = "ironrack-agent-data/console-logs"
     )]
     console_log_dir: PathBuf,
+    #[command(flatten)]
+    desktop: DesktopArgs,
 }
 
 fn init_logs(filter: &str) -> anyhow::Result<()> {
@@ -411,7 +486,8 @@ async fn serve_api(
 }
 
 /// `ironrack serve`: API, in-process bus and one local agent.
-pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
+pub async fn run(cmd: ServeCmd) -> anyhow::Result<()> {
+    let args = cmd.common;
     let started = Instant::now();
     let s = settings(&args)?;
     init_logs(&s.log)?;
@@ -436,11 +512,13 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         s.data_dir.join("console-logs"),
         bus.event_sender(),
     );
-    tokio::spawn(
-        Agent::new(s.site.clone(), Drivers::default(), bus.event_sender())
-            .with_console(gateway.clone())
-            .run(queue),
-    );
+    let mut agent = Agent::new(s.site.clone(), Drivers::default(), bus.event_sender())
+        .with_console(gateway.clone());
+    let desktops = cmd.desktop.desktops(s.data_dir.join("desktop"))?;
+    if let Some(d) = &desktops {
+        agent = agent.with_desktops(d.clone());
+    }
+    tokio::spawn(agent.run(queue));
     let events = bus.take_events().context("event stream already taken")?;
     let state = AppState::new(store, Arc::new(bus), s.api.clone());
     tokio::spawn(ironrack_api::apply_events(
@@ -452,7 +530,11 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
         let cfg = ironrack_api::PowerPollConfig::new(interval, true);
         tokio::spawn(ironrack_api::run_power_poller(state.clone(), cfg));
     }
-    serve_api(state, &s, started, "serve", Some(gateway)).await
+    let served = serve_api(state, &s, started, "serve", Some(gateway)).await;
+    if let Some(d) = desktops {
+        d.stop_all();
+    }
+    served
 }
 
 /// The site's console gateway, its reports going onto the bus.
@@ -580,10 +662,19 @@ pub async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
         });
         agent = agent.with_console(gateway);
     }
+    let desktops = args
+        .desktop
+        .desktops(PathBuf::from("ironrack-agent-data/desktop"))?;
+    if let Some(d) = &desktops {
+        agent = agent.with_desktops(d.clone());
+    }
     tracing::info!(site = %site, agent = %name, "agent connected");
     tokio::select! {
         _ = agent.run_deliveries(tasks) => {},
         _ = shutdown_signal() => {},
+    }
+    if let Some(d) = desktops {
+        d.stop_all();
     }
     bus.close().await;
     Ok(())

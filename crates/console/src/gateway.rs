@@ -51,6 +51,20 @@ pub enum Target {
         password: Option<Zeroizing<String>>,
     },
     Sol(ironrack_ipmi::Config),
+    /// A desktop session (crates/desktop) shown by its own x11vnc.
+    Desktop {
+        /// The BMC's host, for INVAPI's console-server route.
+        bmc_host: String,
+        desktop: Box<dyn DesktopHandle>,
+    },
+}
+
+/// A running desktop as the gateway sees it: an RFB server on a unix
+/// socket, and a teardown to run when the session closes.
+pub trait DesktopHandle: Send + Sync {
+    fn vnc_socket(&self) -> &std::path::Path;
+    /// Stops the desktop (in the background; idempotent).
+    fn stop(&self);
 }
 
 impl std::fmt::Debug for Target {
@@ -62,6 +76,10 @@ impl std::fmt::Debug for Target {
                 .field("password", &password.as_ref().map(|_| "<redacted>"))
                 .finish(),
             Target::Sol(c) => f.debug_tuple("Sol").field(&c.host).finish(),
+            Target::Desktop { desktop, .. } => f
+                .debug_tuple("Desktop")
+                .field(&desktop.vnc_socket())
+                .finish(),
         }
     }
 }
@@ -373,6 +391,9 @@ impl Gateway {
         if let Some(Ok(hub)) = rt.sol.get() {
             let _ = hub.stop.send(true);
         }
+        if let Target::Desktop { desktop, .. } = &rt.target {
+            desktop.stop();
+        }
         self.emit(GatewayEvent::Closed {
             session,
             reason,
@@ -507,6 +528,7 @@ fn target_host(t: &Target) -> &str {
             .trim_start_matches('[')
             .trim_end_matches(']'),
         Target::Sol(c) => &c.host,
+        Target::Desktop { bmc_host, .. } => bmc_host,
     }
 }
 
@@ -720,6 +742,12 @@ impl Gateway {
                 let password = password.as_deref().map(String::as_str);
                 self.vnc(&mut conn, &rt, addr, password).await
             }
+            Target::Desktop { desktop, .. } => {
+                if v1 {
+                    self.hello(&mut conn, &rt).await;
+                }
+                self.desktop(&mut conn, &rt, desktop.vnc_socket()).await
+            }
         };
         match end {
             End::ViewerLeft => {
@@ -741,8 +769,7 @@ impl Gateway {
     }
 
     async fn vnc(&self, conn: &mut Conn, rt: &Runtime, addr: &str, password: Option<&str>) -> End {
-        let session = conn.admission.session;
-        let mut tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+        let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
             Ok(Ok(t)) => t,
             Ok(Err(e)) => {
                 return End::Fatal(
@@ -758,6 +785,35 @@ impl Gateway {
             }
         };
         let _ = tcp.set_nodelay(true);
+        self.rfb(conn, rt, tcp, addr, password).await
+    }
+
+    /// A desktop session's x11vnc, on its unix socket (no password: only
+    /// root and the session's uid may open it).
+    async fn desktop(&self, conn: &mut Conn, rt: &Runtime, socket: &std::path::Path) -> End {
+        let what = socket.display().to_string();
+        match tokio::net::UnixStream::connect(socket).await {
+            Ok(s) => self.rfb(conn, rt, s, &what, None).await,
+            Err(e) => End::Fatal(
+                CloseReason::Error,
+                format!("cannot reach the desktop's VNC server at {what}: {e}"),
+            ),
+        }
+    }
+
+    /// Bridges a viewer to an RFB server on `tcp`.
+    async fn rfb<S>(
+        &self,
+        conn: &mut Conn,
+        rt: &Runtime,
+        mut tcp: S,
+        addr: &str,
+        password: Option<&str>,
+    ) -> End
+    where
+        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    {
+        let session = conn.admission.session;
         // Our own handshake with the target first: the browser never sees
         // its password, and a refusal is reported before the viewer waits.
         let target = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
@@ -856,7 +912,7 @@ impl Gateway {
             return End::ViewerLeft;
         }
         let mut stream = ClientStream::new();
-        let (mut rd, mut wr) = tcp.into_split();
+        let (mut rd, mut wr) = tokio::io::split(tcp);
         let first = v.leftover();
         if !first.is_empty()
             && let Err(end) = self
@@ -905,12 +961,12 @@ impl Gateway {
 
     /// Passes the browser's whole messages to the target, dropping input
     /// from view-only viewers and noting activity.
-    async fn forward_client(
+    async fn forward_client<W: tokio::io::AsyncWrite + Unpin>(
         &self,
         conn: &mut Conn,
         rt: &Runtime,
         stream: &mut ClientStream,
-        wr: &mut tokio::net::tcp::OwnedWriteHalf,
+        wr: &mut W,
         data: &[u8],
     ) -> Result<(), End> {
         let msgs = match stream.feed(data) {

@@ -16,8 +16,8 @@ pub mod rfb;
 mod sollog;
 
 pub use gateway::{
-    Gateway, GatewayConfig, GatewayError, GatewayEvent, OpenSession, PROTOCOL_BINARY, PROTOCOL_V1,
-    Target,
+    DesktopHandle, Gateway, GatewayConfig, GatewayError, GatewayEvent, OpenSession,
+    PROTOCOL_BINARY, PROTOCOL_V1, Target,
 };
 pub use registry::{
     CloseReason, Kind, Limits, NewSession, RegisterError, SessionId, SessionInfo, TokenHash,

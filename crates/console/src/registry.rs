@@ -34,6 +34,8 @@ pub fn new_token() -> (String, TokenHash) {
 pub enum Kind {
     Vnc,
     Sol,
+    /// A desktop session (Xvfb + browser or Java viewer) shown over RFB.
+    Desktop,
 }
 
 impl Kind {
@@ -41,6 +43,7 @@ impl Kind {
         match self {
             Kind::Vnc => "vnc",
             Kind::Sol => "sol",
+            Kind::Desktop => "desktop",
         }
     }
 }

@@ -28,6 +28,11 @@ describe("parseServerMessage", () => {
     expect(parseServerMessage('{"type":"closed","reason":"maintenance"}')).toEqual({ type: "closed", reason: "maintenance", detail: undefined });
   });
 
+  it("takes a desktop session's hello (an RFB stream like VNC)", () => {
+    const m = parseServerMessage('{"type":"hello","kind":"desktop","view_only":false,"idle_timeout_s":900,"max_duration_s":3600,"reconnect_token":"r"}');
+    expect(m).toMatchObject({ type: "hello", kind: "desktop" });
+  });
+
   it("says what is wrong with bad frames", () => {
     expect(() => parseServerMessage("not json")).toThrow(/not JSON/);
     expect(() => parseServerMessage("[1]")).toThrow(/not a JSON object/);

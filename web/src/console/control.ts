@@ -4,7 +4,8 @@
 
 export const SUBPROTOCOL = "ironrack.console.v1";
 
-export type ConsoleKind = "vnc" | "sol";
+/** `desktop` is RFB too: a desktop session shown by its own VNC server. */
+export type ConsoleKind = "vnc" | "sol" | "desktop";
 
 /** The contract's reasons; a newer gateway may send others (shown as they are). */
 export type CloseReason = "idle" | "max_duration" | "killed" | "target_closed" | "error" | (string & {});
@@ -59,7 +60,7 @@ export function parseServerMessage(text: string): ServerMessage {
   switch (obj.type) {
     case "hello": {
       const kind = field<string>(obj, "kind", "string");
-      if (kind !== "vnc" && kind !== "sol") {
+      if (kind !== "vnc" && kind !== "sol" && kind !== "desktop") {
         throw new ControlError(`control message "hello": unknown kind "${kind}"`);
       }
       return {

@@ -82,13 +82,14 @@ function userActive() {
 
 function startView(kind: ConsoleKind, channel: ConsoleChannel) {
   session.kind = kind;
-  ui.kind.textContent = kind === "vnc" ? "VNC" : "serial";
+  const rfb = kind !== "sol";
+  ui.kind.textContent = { vnc: "VNC", desktop: "desktop", sol: "serial" }[kind];
   ui.kind.hidden = false;
   ui.viewOnly.hidden = !session.viewOnly;
-  ui.cad.hidden = kind !== "vnc" || session.viewOnly;
-  ui.pasteToggle.hidden = kind !== "vnc" || session.viewOnly;
+  ui.cad.hidden = !rfb || session.viewOnly;
+  ui.pasteToggle.hidden = !rfb || session.viewOnly;
   ui.brk.hidden = kind !== "sol" || session.viewOnly || !channel.controlled;
-  if (kind === "vnc") {
+  if (rfb) {
     // A new RFB per WebSocket: noVNC's state machine does not restart.
     session.vnc = new VncView(ui.screen, channel, session.viewOnly, {
       connected: () => setStatus("connected", "connected"),

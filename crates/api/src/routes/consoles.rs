@@ -75,7 +75,25 @@ pub(crate) fn console_config(c: &ConsoleIn) -> Result<serde_json::Value, Problem
         out.insert("html5".into(), h.clone());
     }
     if let Some(t) = &c.template {
+        if t.is_empty() || t.len() > 128 || t.chars().any(char::is_control) {
+            return Err(Problem::invalid(
+                "bmc.console.template",
+                "a template name is 1 to 128 characters, no control characters",
+            ));
+        }
         out.insert("template".into(), t.clone().into());
+    }
+    if let Some(w) = &c.web {
+        let origin = ironrack_desktop::parse_origin(w)
+            .map_err(|e| Problem::invalid("bmc.console.web", e))?;
+        validate_host(
+            origin
+                .host_str()
+                .unwrap_or_default()
+                .trim_matches(['[', ']']),
+        )
+        .map_err(|e| Problem::invalid("bmc.console.web", e))?;
+        out.insert("web".into(), w.clone().into());
     }
     Ok(serde_json::Value::Object(out))
 }
@@ -278,6 +296,14 @@ pub async fn open(
         .and_then(|v| v.as_str())
         .map(str::to_owned);
     let ipmi = BmcDriver::parse(&server.bmc.driver).is_ok_and(|d| d == BmcDriver::Ipmi);
+    let config_str = |key: &str| {
+        console
+            .as_ref()
+            .and_then(|c| c.config.get(key))
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+    };
+    let template = config_str("template");
     let kind = match req.kind.as_str() {
         "vnc" if vnc.is_some() => "vnc",
         "vnc" => {
@@ -299,13 +325,26 @@ pub async fn open(
                 ),
             ));
         }
+        "desktop" if template.is_some() => "desktop",
+        "desktop" => {
+            return Err(Problem::invalid(
+                "kind",
+                format!(
+                    "server `{}` has no desktop console (set bmc.console.template)",
+                    server.name
+                ),
+            ));
+        }
+        // Graphical before text: a desktop shows what SOL cannot (BIOS
+        // screens, installers) but costs a browser or a JVM per session.
         "auto" if vnc.is_some() => "vnc",
+        "auto" if template.is_some() => "desktop",
         "auto" if ipmi => "sol",
         "auto" => {
             return Err(Problem::invalid(
                 "kind",
                 format!(
-                    "server `{}` has no console: no bmc.console.vnc and not the ipmi driver",
+                    "server `{}` has no console: no bmc.console.vnc or template, and not the ipmi driver",
                     server.name
                 ),
             ));
@@ -313,7 +352,21 @@ pub async fn open(
         other => {
             return Err(Problem::invalid(
                 "kind",
-                format!("unknown console kind `{other}`: use vnc, sol or auto"),
+                format!("unknown console kind `{other}`: use vnc, desktop, sol or auto"),
+            ));
+        }
+    };
+    let resolution = match (&req.resolution, kind) {
+        (None, _) => None,
+        (Some(r), "desktop") => Some(
+            r.parse::<ironrack_desktop::Resolution>()
+                .map_err(|e| Problem::invalid("resolution", e))?
+                .to_string(),
+        ),
+        (Some(_), other) => {
+            return Err(Problem::invalid(
+                "resolution",
+                format!("resolution applies to desktop consoles, not {other}"),
             ));
         }
     };
@@ -386,6 +439,9 @@ pub async fn open(
         },
         "max_sessions": max,
         "vnc": vnc,
+        "template": if kind == "desktop" { template } else { None },
+        "web": if kind == "desktop" { config_str("web") } else { None },
+        "resolution": resolution,
     });
     let params =
         serde_json::json!({ "session_id": session.id, "kind": kind, "view_only": req.view_only });

@@ -293,6 +293,7 @@ async fn novnc(
             close_url: None,
             view_only: false,
             pin: pin(f),
+            resolution: None,
         }),
     )
     .await

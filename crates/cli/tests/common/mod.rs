@@ -189,6 +189,14 @@ impl Server {
         }
     }
 
+    /// SIGTERM (a graceful shutdown), then waits for the process to exit.
+    pub fn terminate(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = Command::new("kill").arg(child.id().to_string()).status();
+            let _ = child.wait();
+        }
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.data_dir.join("serve.log")).unwrap_or_default()
     }

@@ -1,0 +1,24 @@
+//! Desktop sessions, the ipmi-kvm-docker / nojava-ipmi-kvm job without
+//! Docker: for a BMC whose console is a Java applet or a web page, an
+//! isolated X desktop (Xvfb, openbox, x11vnc) per session showing a kiosk
+//! Firefox already logged in to the BMC, or `javaws` running the JNLP the
+//! BMC hands out after login. The console gateway bridges a browser to the
+//! session's x11vnc like any VNC console.
+//!
+//! Invariant: this crate knows nothing of the database, the bus, the API or
+//! the gateway. It reads nojava-ipmi-kvm's template files as they are
+//! (`template`), logs in to the BMC web UI with the BMC's own user and
+//! password (`login`), and runs each desktop under its own uid, killing
+//! every process of that uid at close and reaping the uid range at start
+//! (`session`). `template`, the parsing in `login`, and `profile` are pure.
+
+pub mod login;
+pub mod profile;
+pub mod session;
+pub mod template;
+#[cfg(feature = "test-support")]
+pub mod testing;
+
+pub use login::{Cookie, Launch, Login, LoginError, parse_origin};
+pub use session::{Desktop, DesktopConfig, DesktopError, Desktops, StartRequest, processes_of};
+pub use template::{Resolution, Template, TemplateError, Templates, Viewer};
