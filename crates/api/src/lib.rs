@@ -205,20 +205,33 @@ pub async fn apply_events(state: AppState, mut events: mpsc::Receiver<Delivery<E
                 Err(_) => break,
             }
         }
-        let (bulk, single): (Vec<_>, Vec<_>) = batch
-            .drain(..)
-            .partition(|d| matches!(d.message, Event::Task(_) | Event::Power { .. }));
-        if !bulk.is_empty() {
-            let events: Vec<&Event> = bulk.iter().map(|d| &d.message).collect();
-            let outcome = retrying(|| apply_bulk(&state, &events)).await;
-            for d in bulk {
-                settle(d, &outcome).await;
+        // In arrival order: a run of task results and power observations is
+        // stored in one go; any other event (sensors read by a task) is
+        // stored before the results that follow it, so a finished task's
+        // readings are there when its result is.
+        let mut run = Vec::new();
+        for d in batch.drain(..) {
+            if matches!(d.message, Event::Task(_) | Event::Power { .. }) {
+                run.push(d);
+                continue;
             }
-        }
-        for d in single {
+            apply_run(&state, std::mem::take(&mut run)).await;
             let outcome = retrying(|| apply_event(&state, &d.message)).await;
             settle(d, &outcome).await;
         }
+        apply_run(&state, run).await;
+    }
+}
+
+/// Task results and power observations, stored together, then settled.
+async fn apply_run(state: &AppState, run: Vec<Delivery<Event>>) {
+    if run.is_empty() {
+        return;
+    }
+    let events: Vec<&Event> = run.iter().map(|d| &d.message).collect();
+    let outcome = retrying(|| apply_bulk(state, &events)).await;
+    for d in run {
+        settle(d, &outcome).await;
     }
 }
 
