@@ -56,15 +56,18 @@ else
 fi
 export IPMI_PASSWORD=password
 
-# CPU seconds of the simulators so far: each one's own time (schedstat: ns
-# on CPU, exact) plus that of the children it reaped — ipmi_sim's
+# CPU seconds of the simulators so far, exact: the time on CPU (schedstat,
+# ns) of every thread of every simulator (ipmi_sim has one; the lab BMC
+# process has tokio's), plus the CPU of children they reaped — ipmi_sim's
 # chassis_control scripts (cutime + cstime in /proc/PID/stat, 10 ms ticks).
 SIM_PIDS=""
 sim_cpu() {
-    local ns=0 ticks=0 pid a f
+    local ns=0 ticks=0 pid a f t
     for pid in $SIM_PIDS; do
-        read -r a _ <"/proc/$pid/schedstat" 2>/dev/null || continue
-        ns=$((ns + a))
+        for t in /proc/"$pid"/task/*/schedstat; do
+            read -r a _ <"$t" 2>/dev/null || continue
+            ns=$((ns + a))
+        done
         f=$(cut -d')' -f2 "/proc/$pid/stat" 2>/dev/null) || continue
         set -- $f
         ticks=$((ticks + ${14} + ${15}))
@@ -96,7 +99,7 @@ measure() {
     done
     M_WALL=$(median "${walls[@]}") M_CPU=$(median "${cpus[@]}") M_SIM=$(median "${sims[@]}")
     M_ON="$(grep -c -E '(: | is )on$' "$WORK/out" || true)/$N"
-    ROWS+=("$(printf '| %-46s | %8.3f s | %8.3f s | %7.2f s | %7s |' "$name" "$M_WALL" "$M_CPU" "$M_SIM" "$M_ON")")
+    ROWS+=("$(printf '| %-48s | %8.3f s | %8.3f s | %7.3f s | %7s |' "$name" "$M_WALL" "$M_CPU" "$M_SIM" "$M_ON")")
 }
 
 # warm HOSTS_FILE NAME: REPEAT runs of 3 rounds; median of rounds 2–3.
@@ -112,7 +115,7 @@ warm() {
     done
     M_WALL=$(median "${walls[@]}") M_CPU=$(median "${cpus[@]}") M_SIM=$(median "${sims[@]}")
     M_ON="$(grep -c -E '(: | is )on$' "$WORK/out" || true)/$N"
-    ROWS+=("$(printf '| %-46s | %8.3f s | %8.3f s | %7.2f s | %7s |' "$name" "$M_WALL" "$M_CPU" "$M_SIM" "$M_ON")")
+    ROWS+=("$(printf '| %-48s | %8.3f s | %8.3f s | %7.3f s | %7s |' "$name" "$M_WALL" "$M_CPU" "$M_SIM" "$M_ON")")
 }
 
 ratio() { echo "scale=2; $1 / $2" | bc; }
@@ -134,7 +137,7 @@ run_rack() {
     local ip_wall=$M_WALL ip_cpu=$M_CPU
     log "$label: ipmitool x16"
     measure "$label: ipmitool, 1 process/host, 16 parallel" \
-        xargs -P16 -I{} ipmitool -I lanplus -H {} -U ADMIN -E -C 3 power status <"$hosts"
+        xargs -a "$hosts" -P16 -I{} ipmitool -I lanplus -H {} -U ADMIN -E -C 3 power status
     local it_wall=$M_WALL
     SUMMARY+=("$label cold: ironrack wall / ipmipower wall = $(ratio "$cold_wall" "$ip_wall") (target <= 1); client CPU ratio = $(ratio "$cold_cpu" "$ip_cpu") (target <= 1)")
     SUMMARY+=("$label warm: ipmipower wall / ironrack warm wall = $(ratio "$ip_wall" "$warm_wall") (target >= 5); ironrack warm CPU / ipmipower CPU = $(ratio "$warm_cpu" "$ip_cpu") (target <= 0.1); ipmitool wall / ironrack warm wall = $(ratio "$it_wall" "$warm_wall") (target >= 20)")
@@ -200,7 +203,7 @@ fi
 
 echo
 echo "Power status of $N BMCs, cipher suite 3, medians of $REPEAT runs; 'sims CPU' = CPU the simulators (and ipmi_sim's chassis_control scripts) burnt during the row"
-printf '| %-46s | %10s | %10s | %9s | %7s |\n' tool wall "client CPU" "sims CPU" "on"
+printf '| %-48s | %10s | %10s | %9s | %7s |\n' tool wall "client CPU" "sims CPU" "on"
 for r in "${ROWS[@]}"; do echo "$r"; done
 echo
 for s in "${SUMMARY[@]}"; do echo "$s"; done
