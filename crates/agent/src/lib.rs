@@ -190,7 +190,9 @@ async fn run_task(
             "sel" => observe::sel(drivers, events, &task).await,
             "bmc_reset" => observe::bmc_reset(drivers, &task).await,
             k if k.starts_with("console.") => Ok(console::run(console, &task).await),
-            other => Ok(Err(DriverError::Unsupported(format!("task kind `{other}`")))),
+            other => Ok(Err(DriverError::Unsupported(format!(
+                "task kind `{other}`"
+            )))),
         }
     };
     // A task that ends within QUIET_START reports only its result (the
@@ -343,20 +345,33 @@ mod tests {
         );
         let started = |seen: &[Event]| {
             seen.iter().any(|e| {
-                matches!(e, Event::Task(TaskEvent { what: TaskEventKind::Started, seq: 1, .. }))
+                matches!(
+                    e,
+                    Event::Task(TaskEvent {
+                        what: TaskEventKind::Started,
+                        seq: 1,
+                        ..
+                    })
+                )
             })
         };
         bus.publish_task(power(1, "status", serde_json::json!({})))
             .unwrap();
         let (seen, _) = next_terminal(&mut events).await;
-        assert!(!started(&seen), "a quick task reports only its result: {seen:?}");
+        assert!(
+            !started(&seen),
+            "a quick task reports only its result: {seen:?}"
+        );
 
         bus.publish_task(power(2, "status", serde_json::json!({"delay_ms": 400})))
             .unwrap();
         let (seen, _) = next_terminal(&mut events).await;
         assert!(started(&seen), "a slow task says it started: {seen:?}");
         // Its observation travels right before the result, after the start.
-        assert!(matches!(seen[seen.len() - 2], Event::Power { .. }), "{seen:?}");
+        assert!(
+            matches!(seen[seen.len() - 2], Event::Power { .. }),
+            "{seen:?}"
+        );
     }
 
     #[tokio::test]

@@ -642,9 +642,7 @@ async fn try_publish(
     for confirm in confirms {
         let confirmation = tokio::time::timeout(CONFIRM_TIMEOUT, confirm)
             .await
-            .map_err(|_| {
-                BusError::NotConfirmed(format!("no confirm within {CONFIRM_TIMEOUT:?}"))
-            })?
+            .map_err(|_| BusError::NotConfirmed(format!("no confirm within {CONFIRM_TIMEOUT:?}")))?
             .map_err(|e| BusError::NotConfirmed(e.to_string()))?;
         if !confirmation.is_ack() {
             return Err(BusError::NotConfirmed(

@@ -423,7 +423,10 @@ impl EventSender {
     pub async fn send_all(&self, events: Vec<Event>) -> Result<(), BusError> {
         match events.len() {
             0 => Ok(()),
-            1 => self.send(events.into_iter().next().expect("one event")).await,
+            1 => {
+                self.send(events.into_iter().next().expect("one event"))
+                    .await
+            }
             _ => self.0.publish_events(events).await,
         }
     }

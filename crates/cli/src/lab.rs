@@ -42,7 +42,10 @@ fn nth_address(first: SocketAddr, i: u32) -> anyhow::Result<SocketAddr> {
     let n = u32::from(ip)
         .checked_add(i)
         .context("--count runs past 255.255.255.255")?;
-    Ok(SocketAddr::new(std::net::Ipv4Addr::from(n).into(), first.port()))
+    Ok(SocketAddr::new(
+        std::net::Ipv4Addr::from(n).into(),
+        first.port(),
+    ))
 }
 
 pub async fn run(cmd: LabCommand) -> anyhow::Result<()> {

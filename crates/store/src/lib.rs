@@ -24,9 +24,9 @@ use sqlx::sqlite::{
 };
 
 mod agents;
-mod group;
 mod audit;
 mod consoles;
+mod group;
 mod invapi;
 mod secret;
 mod sensors;

@@ -173,9 +173,12 @@ impl Store {
                     Err(_) => {
                         let mut each = Vec::with_capacity(n);
                         for one in batch {
-                            each.push(store.insert_tasks(std::slice::from_ref(&one)).await.map(
-                                |mut t| t.pop().expect("one task written"),
-                            ));
+                            each.push(
+                                store
+                                    .insert_tasks(std::slice::from_ref(&one))
+                                    .await
+                                    .map(|mut t| t.pop().expect("one task written")),
+                            );
                         }
                         each
                     }
@@ -442,7 +445,9 @@ impl Store {
                         // Not lost: unmarked tasks are published again at
                         // restart, which the bus tolerates.
                         let detail = e.to_string();
-                        (0..n).map(|_| Err(StoreError::Write(detail.clone()))).collect()
+                        (0..n)
+                            .map(|_| Err(StoreError::Write(detail.clone())))
+                            .collect()
                     }
                 }
             })
