@@ -268,3 +268,53 @@ fn lab_bmc_speaks_suites_17_and_3_to_ipmitool() {
         assert_eq!(out, tool(suite, &["sdr", "list"]));
     }
 }
+
+/// `ironrack ipmi sol activate` on the console of a QEMU machine behind
+/// ipmi_sim: the VM's first words after power on, keys typed through it
+/// (the guest echoes them upper-cased), `~.` to quit. Without a terminal
+/// on stdin the command reads keys from the pipe, as here.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sol_activate_shows_the_vm_console() {
+    use tokio::io::AsyncWriteExt;
+    let _vm = common::one_vm().await;
+    let Some(bmc) = common::Bmc::start_qemu("sol_activate_shows_the_vm_console") else {
+        return;
+    };
+    let port = bmc.port.to_string();
+    let base = [
+        "ipmi",
+        "-H",
+        "127.0.0.1",
+        "-p",
+        &port,
+        "-U",
+        common::USER,
+        "-E",
+    ];
+    let mut sol = tokio::process::Command::new(env!("CARGO_BIN_EXE_ironrack"))
+        .args(base)
+        .args(["sol", "activate"])
+        .env("IPMI_PASSWORD", common::PASSWORD)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("run ironrack ipmi sol activate");
+    let mut keys = sol.stdin.take().unwrap();
+    let mut screen = sol.stdout.take().unwrap();
+    // Power on once the console is up (QEMU drops serial output nobody reads).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let on = ironrack(&[&base[..], &["power", "on"]].concat());
+    assert!(on.0, "power on: {}", on.2);
+    common::read_until(&mut screen, b"IRONRACK-GUEST up").await;
+    keys.write_all(b"hello\r").await.unwrap();
+    common::read_until(&mut screen, b"HELLO").await;
+    keys.write_all(b"\r~.").await.unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), sol.wait())
+        .await
+        .expect("sol activate ends after ~.")
+        .unwrap();
+    assert!(status.success(), "{status}");
+    let off = ironrack(&[&base[..], &["power", "off"]].concat());
+    assert!(off.0, "power off: {}", off.2);
+}
