@@ -9,7 +9,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -25,6 +24,8 @@ use crate::registry::{
 };
 use crate::rfb::{ClientStream, TargetHandshake, ViewerHandshake};
 use crate::sollog::SolLog;
+use crate::ws::{Message, WsError};
+use crate::wsconn::{ROOM, WsSocket, WsUpgrade};
 
 /// The subprotocol with JSON control messages.
 pub const PROTOCOL_V1: &str = "ironrack.console.v1";
@@ -32,8 +33,10 @@ pub const PROTOCOL_V1: &str = "ironrack.console.v1";
 pub const PROTOCOL_BINARY: &str = "binary";
 /// WebSocket ping interval, below common reverse-proxy read timeouts.
 const PING_EVERY: Duration = Duration::from_secs(20);
-/// Largest read from the target per frame.
-const CHUNK: usize = 64 * 1024;
+/// Largest read from a VNC target, sent as one frame.
+const CHUNK: usize = 256 * 1024;
+/// Largest message a viewer may send (a pasted clipboard, at most).
+const MAX_MESSAGE: usize = 4 << 20;
 /// Keystrokes queued toward a SOL console.
 const SOL_INPUT_QUEUE: usize = 64;
 /// SOL output chunks a slow viewer may fall behind before it skips.
@@ -404,7 +407,7 @@ struct TokenQuery {
     token: Option<String>,
 }
 
-fn problem(status: StatusCode, detail: &str) -> Response {
+pub(crate) fn problem(status: StatusCode, detail: &str) -> Response {
     let body = serde_json::json!({
         "type": "about:blank",
         "title": status.canonical_reason().unwrap_or(""),
@@ -423,43 +426,27 @@ fn problem(status: StatusCode, detail: &str) -> Response {
 /// behind close code 1006, so a client of our own protocol (the console
 /// page) gets the upgrade and an immediate close 4001 with the reason;
 /// other clients get the HTTP problem.
-fn refuse(ws: WebSocketUpgrade, v1: bool, status: StatusCode, detail: String) -> Response {
+fn refuse(ws: WsUpgrade, v1: bool, status: StatusCode, detail: String) -> Response {
     if !v1 {
         return problem(status, &detail);
     }
-    ws.protocols([PROTOCOL_V1])
-        .on_upgrade(move |mut socket| async move {
-            let mut reason = detail;
-            while reason.len() > 123 {
-                reason.pop();
-            }
-            let _ = socket
-                .send(Message::Close(Some(CloseFrame {
-                    code: 4001,
-                    reason: Utf8Bytes::from(reason),
-                })))
-                .await;
-        })
+    ws.accept(&[PROTOCOL_V1], MAX_MESSAGE, move |mut socket| async move {
+        socket.close(4001, &detail).await;
+    })
 }
 
 async fn upgrade(
     State(gw): State<Gateway>,
     Path(id): Path<String>,
     Query(q): Query<TokenQuery>,
-    headers: axum::http::HeaderMap,
-    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+    ws: Result<WsUpgrade, Response>,
 ) -> Response {
     // Not an upgrade: say so without spending the token.
     let ws = match ws {
         Ok(ws) => ws,
-        Err(e) => return e.into_response(),
+        Err(e) => return e,
     };
-    let v1 = headers
-        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|p| p.trim() == PROTOCOL_V1);
+    let v1 = ws.offers(PROTOCOL_V1);
     let Ok(session) = id.parse::<SessionId>() else {
         return refuse(
             ws,
@@ -486,9 +473,9 @@ async fn upgrade(
         }
         Err(e @ RedeemError::Expired) => return refuse(ws, v1, StatusCode::GONE, e.to_string()),
     };
-    ws.protocols([PROTOCOL_V1, PROTOCOL_BINARY])
-        .max_message_size(4 << 20)
-        .on_upgrade(move |socket| async move { gw.serve(socket, admission).await })
+    ws.accept(&[PROTOCOL_V1, PROTOCOL_BINARY], MAX_MESSAGE, move |socket| async move {
+        gw.serve(socket, admission).await
+    })
 }
 
 /// INVAPI's console-server route. Here `key` is the console token of a
@@ -561,7 +548,7 @@ enum End {
 }
 
 struct Conn {
-    socket: WebSocket,
+    socket: WsSocket,
     v1: bool,
     admission: Admission,
     control: broadcast::Receiver<Control>,
@@ -579,25 +566,11 @@ enum ViewerEvent {
 
 impl Conn {
     async fn send_json(&mut self, v: serde_json::Value) -> bool {
-        self.socket
-            .send(Message::Text(Utf8Bytes::from(v.to_string())))
-            .await
-            .is_ok()
+        self.socket.send_text(&v.to_string()).await.is_ok()
     }
 
     async fn close_with(&mut self, code: u16, reason: &str) {
-        // Close reasons are limited to 123 bytes.
-        let mut reason = reason.to_owned();
-        while reason.len() > 123 {
-            reason.pop();
-        }
-        let _ = self
-            .socket
-            .send(Message::Close(Some(CloseFrame {
-                code,
-                reason: Utf8Bytes::from(reason),
-            })))
-            .await;
+        self.socket.close(code, reason).await;
     }
 
     async fn closed(&mut self, reason: CloseReason, detail: Option<String>) {
@@ -643,10 +616,10 @@ impl Conn {
         }
     }
 
-    fn viewer_event(&self, m: Option<Result<Message, axum::Error>>) -> ViewerEvent {
+    fn viewer_event(&self, m: Option<Result<Message, WsError>>) -> ViewerEvent {
         match m {
-            None | Some(Err(_)) | Some(Ok(Message::Close(_))) => ViewerEvent::Gone,
-            Some(Ok(Message::Binary(b))) => ViewerEvent::Data(b),
+            None | Some(Err(_)) | Some(Ok(Message::Close(..))) => ViewerEvent::Gone,
+            Some(Ok(Message::Binary(b))) => ViewerEvent::Data(Bytes::from(b)),
             Some(Ok(Message::Text(t))) if self.v1 => {
                 let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap_or_default();
                 match v.get("type").and_then(|t| t.as_str()) {
@@ -662,26 +635,78 @@ impl Conn {
                 }
             }
             // Text on the binary protocol: the stream's bytes all the same.
-            Some(Ok(Message::Text(t))) => ViewerEvent::Data(Bytes::from(t.as_str().to_owned())),
+            Some(Ok(Message::Text(t))) => ViewerEvent::Data(Bytes::from(t.into_bytes())),
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => ViewerEvent::Nothing,
         }
     }
 }
 
+/// Buffers for the target → viewer path, kept for reuse: a session holds
+/// one only while it forwards.
+static BUFFERS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+/// Buffers kept for reuse (each `ROOM + CHUNK` bytes).
+const BUFFERS_KEPT: usize = 16;
+
+fn take_buffer() -> Vec<u8> {
+    let mut b = BUFFERS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .pop()
+        .unwrap_or_else(|| Vec::with_capacity(ROOM + CHUNK));
+    b.clear();
+    b.resize(ROOM, 0);
+    b
+}
+
+fn return_buffer(b: Vec<u8>) {
+    let mut pool = BUFFERS.lock().unwrap_or_else(|p| p.into_inner());
+    if pool.len() < BUFFERS_KEPT {
+        pool.push(b);
+    }
+}
+
+/// Forwards what the VNC server has ready, each read as one binary frame
+/// sent from the buffer it was read into. A few reads per call, so the
+/// viewer's input is not starved behind a stream of updates.
+async fn forward_target(conn: &mut Conn, rd: &tokio::net::tcp::OwnedReadHalf) -> Result<(), End> {
+    let mut buf = take_buffer();
+    let mut result = Ok(());
+    for _ in 0..4 {
+        buf.truncate(ROOM);
+        match rd.try_read_buf(&mut buf) {
+            Ok(0) => {
+                result = Err(End::Fatal(
+                    CloseReason::TargetClosed,
+                    "the VNC server closed the connection".into(),
+                ));
+                break;
+            }
+            Ok(_) => {
+                if conn.socket.send_in_place(&mut buf).await.is_err() {
+                    result = Err(End::ViewerLeft);
+                    break;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(_) => {
+                result = Err(End::Fatal(
+                    CloseReason::TargetClosed,
+                    "the VNC server closed the connection".into(),
+                ));
+                break;
+            }
+        }
+    }
+    return_buffer(buf);
+    result
+}
+
 impl Gateway {
-    async fn serve(self, socket: WebSocket, admission: Admission) {
+    async fn serve(self, mut socket: WsSocket, admission: Admission) {
         let session = admission.session;
-        let v1 = socket
-            .protocol()
-            .is_some_and(|p| p.as_bytes() == PROTOCOL_V1.as_bytes());
+        let v1 = socket.protocol() == Some(PROTOCOL_V1);
         let Some(rt) = self.runtime(session) else {
-            let mut socket = socket;
-            let _ = socket
-                .send(Message::Close(Some(CloseFrame {
-                    code: 4001,
-                    reason: Utf8Bytes::from_static("the console session has ended"),
-                })))
-                .await;
+            socket.close(4001, "the console session has ended").await;
             return;
         };
         let control = rt.control.subscribe();
@@ -791,9 +816,7 @@ impl Gateway {
         // Then the browser's side: 3.8, security None.
         if conn
             .socket
-            .send(Message::Binary(Bytes::from_static(
-                ViewerHandshake::greeting(),
-            )))
+            .send_binary(ViewerHandshake::greeting())
             .await
             .is_err()
         {
@@ -814,7 +837,7 @@ impl Gateway {
                         if !send.is_empty()
                             && conn
                                 .socket
-                                .send(Message::Binary(Bytes::from(send)))
+                                .send_binary(&send)
                                 .await
                                 .is_err()
                         {
@@ -849,14 +872,14 @@ impl Gateway {
         if !early.is_empty()
             && conn
                 .socket
-                .send(Message::Binary(Bytes::from(early)))
+                .send_binary(&early)
                 .await
                 .is_err()
         {
             return End::ViewerLeft;
         }
         let mut stream = ClientStream::new();
-        let (mut rd, mut wr) = tcp.into_split();
+        let (rd, mut wr) = tcp.into_split();
         let first = v.leftover();
         if !first.is_empty()
             && let Err(end) = self
@@ -865,18 +888,16 @@ impl Gateway {
         {
             return end;
         }
-        let mut buf = vec![0u8; CHUNK];
         loop {
             tokio::select! {
-                r = rd.read(&mut buf) => match r {
-                    Ok(0) | Err(_) => {
+                // Readiness first, a buffer only while there is data: an
+                // idle session holds none.
+                r = rd.readable() => {
+                    if r.is_err() {
                         return End::Fatal(CloseReason::TargetClosed, "the VNC server closed the connection".into());
                     }
-                    Ok(n) => {
-                        let frame = Bytes::copy_from_slice(buf.get(..n).unwrap_or_default());
-                        if conn.socket.send(Message::Binary(frame)).await.is_err() {
-                            return End::ViewerLeft;
-                        }
+                    if let Err(end) = forward_target(conn, &rd).await {
+                        return end;
                     }
                 },
                 m = conn.socket.recv() => match conn.viewer_event(m) {
@@ -895,7 +916,7 @@ impl Gateway {
                     }
                 }
                 _ = conn.ping.tick() => {
-                    if conn.socket.send(Message::Ping(Bytes::new())).await.is_err() {
+                    if conn.socket.ping().await.is_err() {
                         return End::ViewerLeft;
                     }
                 }
@@ -988,7 +1009,7 @@ impl Gateway {
             tokio::select! {
                 o = output.recv() => match o {
                     Ok(b) => {
-                        if conn.socket.send(Message::Binary(b)).await.is_err() {
+                        if conn.socket.send_binary(&b).await.is_err() {
                             return End::ViewerLeft;
                         }
                     }
@@ -1022,7 +1043,7 @@ impl Gateway {
                     }
                 }
                 _ = conn.ping.tick() => {
-                    if conn.socket.send(Message::Ping(Bytes::new())).await.is_err() {
+                    if conn.socket.ping().await.is_err() {
                         return End::ViewerLeft;
                     }
                 }

@@ -7,13 +7,16 @@
 //! public API. The site agent hands it sessions (`Gateway::open`) and
 //! forwards what it reports (`GatewayEvent`).
 //!
-//! Layout: `rfb` and `registry` are sans-IO (byte vectors and an injected
-//! clock in their tests); `gateway` is the thin async layer.
+//! Layout: `rfb`, `ws` and `registry` are sans-IO (byte vectors and an
+//! injected clock in their tests); `gateway` and `wsconn` are the thin
+//! async layer.
 
 pub mod gateway;
 pub mod registry;
 pub mod rfb;
 mod sollog;
+pub mod ws;
+mod wsconn;
 
 pub use gateway::{
     Gateway, GatewayConfig, GatewayError, GatewayEvent, OpenSession, PROTOCOL_BINARY, PROTOCOL_V1,

@@ -1,0 +1,276 @@
+//! The thin async layer over `ws`: the HTTP/1.1 upgrade (an axum
+//! extractor) and a server-side WebSocket on the upgraded connection.
+//!
+//! Why not axum's WebSocket (tungstenite): it copies every outgoing frame
+//! into its own write buffer and keeps a 128 KiB read buffer per
+//! connection. Here a target's bytes go out of the buffer they were read
+//! into (`send_in_place`), and an idle connection holds a few KiB.
+
+use std::future::Future;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Version, header};
+use axum::response::{IntoResponse, Response};
+use hyper::upgrade::{OnUpgrade, Upgraded};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::ws::{self, Message, Opcode, Reader, WsError};
+
+/// Room kept in front of a payload for the longest server frame header.
+pub const ROOM: usize = ws::MAX_SERVER_HEADER;
+/// Read size toward the peer; a connection keeps this much while idle.
+const READ_CHUNK: usize = 4096;
+
+/// A WebSocket upgrade request, checked (RFC 6455 4.2.1).
+pub struct WsUpgrade {
+    on_upgrade: OnUpgrade,
+    key: HeaderValue,
+    offered: Vec<String>,
+}
+
+fn refusal(status: StatusCode, detail: &str) -> Response {
+    crate::gateway::problem(status, detail)
+}
+
+fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| t.trim().eq_ignore_ascii_case(token))
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for WsUpgrade {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Response> {
+        let h = &parts.headers;
+        if parts.version != Version::HTTP_11 || parts.method != Method::GET {
+            return Err(refusal(
+                StatusCode::BAD_REQUEST,
+                "this is a WebSocket endpoint: connect with an HTTP/1.1 GET upgrade",
+            ));
+        }
+        if !has_token(h, header::CONNECTION, "upgrade") || !has_token(h, header::UPGRADE, "websocket")
+        {
+            return Err(refusal(
+                StatusCode::UPGRADE_REQUIRED,
+                "this is a WebSocket endpoint: send `Connection: Upgrade` and `Upgrade: websocket`",
+            ));
+        }
+        if h.get(header::SEC_WEBSOCKET_VERSION).map(|v| v.as_bytes()) != Some(b"13") {
+            return Err(refusal(
+                StatusCode::BAD_REQUEST,
+                "only WebSocket version 13 is spoken (Sec-WebSocket-Version: 13)",
+            ));
+        }
+        let key = h.get(header::SEC_WEBSOCKET_KEY).cloned().ok_or_else(|| {
+            refusal(StatusCode::BAD_REQUEST, "the Sec-WebSocket-Key header is missing")
+        })?;
+        let offered = h
+            .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(|p| p.trim().to_owned())
+            .filter(|p| !p.is_empty())
+            .collect();
+        let on_upgrade = parts.extensions.remove::<OnUpgrade>().ok_or_else(|| {
+            refusal(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "this server cannot upgrade connections",
+            )
+        })?;
+        Ok(WsUpgrade {
+            on_upgrade,
+            key,
+            offered,
+        })
+    }
+}
+
+impl WsUpgrade {
+    /// Whether the client offered this subprotocol.
+    pub fn offers(&self, protocol: &str) -> bool {
+        self.offered.iter().any(|p| p == protocol)
+    }
+
+    /// Completes the upgrade with the first of `ours` the client offered
+    /// (none if it offered none of them) and runs `f` on the socket.
+    pub fn accept<F, Fut>(self, ours: &[&'static str], max_message: usize, f: F) -> Response
+    where
+        F: FnOnce(WsSocket) -> Fut + Send + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let protocol = ours.iter().copied().find(|p| self.offers(p));
+        let on_upgrade = self.on_upgrade;
+        tokio::spawn(async move {
+            match on_upgrade.await {
+                Ok(up) => f(WsSocket::new(TokioIo::new(up), protocol, max_message)).await,
+                Err(e) => tracing::debug!(error = %e, "WebSocket upgrade failed"),
+            }
+        });
+        let mut r = (
+            StatusCode::SWITCHING_PROTOCOLS,
+            [
+                (header::CONNECTION, HeaderValue::from_static("upgrade")),
+                (header::UPGRADE, HeaderValue::from_static("websocket")),
+            ],
+        )
+            .into_response();
+        if let Ok(v) = HeaderValue::from_str(&ws::accept_key(self.key.as_bytes())) {
+            r.headers_mut().insert(header::SEC_WEBSOCKET_ACCEPT, v);
+        }
+        if let Some(p) = protocol {
+            r.headers_mut()
+                .insert(header::SEC_WEBSOCKET_PROTOCOL, HeaderValue::from_static(p));
+        }
+        r
+    }
+}
+
+/// A server-side WebSocket. `recv` is cancel-safe (it may lose the race in
+/// a `select!`); the `send_*` methods are not and run to completion.
+pub struct WsSocket {
+    io: TokioIo<Upgraded>,
+    protocol: Option<&'static str>,
+    reader: Reader,
+    /// Control frames (pongs, the close answer) not yet fully written.
+    pending: Vec<u8>,
+    close_sent: bool,
+}
+
+impl WsSocket {
+    fn new(io: TokioIo<Upgraded>, protocol: Option<&'static str>, max_message: usize) -> Self {
+        WsSocket {
+            io,
+            protocol,
+            reader: Reader::new(true, max_message),
+            pending: Vec::new(),
+            close_sent: false,
+        }
+    }
+
+    pub fn protocol(&self) -> Option<&'static str> {
+        self.protocol
+    }
+
+    /// Writes queued control frames. Cancel-safe: what was written is
+    /// removed from the queue at once.
+    async fn flush_pending(&mut self) -> std::io::Result<()> {
+        while !self.pending.is_empty() {
+            let n = self.io.write(&self.pending).await?;
+            if n == 0 {
+                return Err(std::io::ErrorKind::WriteZero.into());
+            }
+            self.pending.drain(..n);
+        }
+        Ok(())
+    }
+
+    /// The next data or close message; pings are answered here. `None`
+    /// once the connection ended.
+    pub async fn recv(&mut self) -> Option<Result<Message, WsError>> {
+        loop {
+            if self.flush_pending().await.is_err() {
+                return None;
+            }
+            match self.reader.next() {
+                Err(e) => {
+                    if !self.close_sent {
+                        self.close_sent = true;
+                        self.pending.extend_from_slice(&ws::frame(
+                            Opcode::Close,
+                            None,
+                            &ws::close_payload(e.close_code(), &e.to_string()),
+                        ));
+                        let _ = self.flush_pending().await;
+                    }
+                    return Some(Err(e));
+                }
+                Ok(Some(Message::Ping(p))) => {
+                    self.pending
+                        .extend_from_slice(&ws::frame(Opcode::Pong, None, &p));
+                    continue;
+                }
+                Ok(Some(Message::Close(code, reason))) => {
+                    if !self.close_sent {
+                        self.close_sent = true;
+                        let echo = if code == 1005 { Vec::new() } else { code.to_be_bytes().to_vec() };
+                        self.pending
+                            .extend_from_slice(&ws::frame(Opcode::Close, None, &echo));
+                        let _ = self.flush_pending().await;
+                    }
+                    return Some(Ok(Message::Close(code, reason)));
+                }
+                Ok(Some(m)) => {
+                    self.reader.shrink(READ_CHUNK);
+                    return Some(Ok(m));
+                }
+                Ok(None) => {}
+            }
+            let buf = self.reader.buffer();
+            if buf.capacity() - buf.len() < READ_CHUNK / 4 {
+                buf.reserve(READ_CHUNK);
+            }
+            match self.io.read_buf(buf).await {
+                Ok(0) | Err(_) => return None,
+                Ok(_) => {}
+            }
+        }
+    }
+
+    async fn write_frame(&mut self, opcode: Opcode, payload: &[u8]) -> std::io::Result<()> {
+        self.flush_pending().await?;
+        let (h, hl) = ws::header(opcode, None, payload.len());
+        if payload.len() <= 4096 {
+            // One write for small frames (control messages, serial output).
+            let mut f = Vec::with_capacity(hl + payload.len());
+            f.extend_from_slice(&h[..hl]);
+            f.extend_from_slice(payload);
+            return self.io.write_all(&f).await;
+        }
+        self.io.write_all(&h[..hl]).await?;
+        self.io.write_all(payload).await
+    }
+
+    pub async fn send_binary(&mut self, payload: &[u8]) -> std::io::Result<()> {
+        self.write_frame(Opcode::Binary, payload).await
+    }
+
+    pub async fn send_text(&mut self, text: &str) -> std::io::Result<()> {
+        self.write_frame(Opcode::Text, text.as_bytes()).await
+    }
+
+    pub async fn ping(&mut self) -> std::io::Result<()> {
+        self.write_frame(Opcode::Ping, &[]).await
+    }
+
+    /// Sends a binary frame whose payload is `buf[ROOM..]`, writing the
+    /// header into the room in front of it: one write, no copy.
+    pub async fn send_in_place(&mut self, buf: &mut [u8]) -> std::io::Result<()> {
+        self.flush_pending().await?;
+        let len = buf.len().saturating_sub(ROOM);
+        let (h, hl) = ws::header(Opcode::Binary, None, len);
+        let start = ROOM - hl;
+        if let Some(room) = buf.get_mut(start..ROOM) {
+            room.copy_from_slice(&h[..hl]);
+        }
+        self.io.write_all(buf.get(start..).unwrap_or_default()).await
+    }
+
+    /// Sends a close frame (once); the caller then drops the socket.
+    pub async fn close(&mut self, code: u16, reason: &str) {
+        if self.close_sent {
+            return;
+        }
+        self.close_sent = true;
+        let _ = self
+            .write_frame(Opcode::Close, &ws::close_payload(code, reason))
+            .await;
+        let _ = self.io.flush().await;
+    }
+}
