@@ -32,6 +32,9 @@ struct OpenParams {
     max_sessions: usize,
     /// `host:port` of the VNC endpoint (kind `vnc`).
     vnc: Option<String>,
+    /// Only a browser at this address may connect.
+    #[serde(default)]
+    allowed_ip: Option<std::net::IpAddr>,
 }
 
 #[derive(Deserialize)]
@@ -138,6 +141,7 @@ fn open(gw: &Gateway, task: &TaskRequest) -> Result<serde_json::Value, DriverErr
         session,
         close_url: p.close_url,
         target,
+        allowed_ip: p.allowed_ip,
     })
     .map_err(gateway_error)?;
     Ok(serde_json::json!({ "session_id": p.session_id, "base": gw.public_base() }))

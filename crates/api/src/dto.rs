@@ -333,6 +333,9 @@ pub struct ConsoleRequest {
     pub view_only: bool,
     /// The PIN, if not sent as `X-Ironrack-Pin`.
     pub pin: Option<String>,
+    /// Only a browser at this IP address may connect (checked by the
+    /// gateway; behind a reverse proxy see `console_trusted_proxies`).
+    pub allowed_ip: Option<String>,
 }
 
 fn auto_kind() -> String {

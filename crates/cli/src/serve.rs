@@ -75,6 +75,9 @@ struct FileConfig {
     console_reconnect_grace: Option<String>,
     /// Public base URL of the console gateway (default: the API's origin).
     console_url: Option<String>,
+    /// Reverse proxies (addresses or CIDR blocks) whose X-Forwarded-For
+    /// names the browser, for console sessions bound to an address.
+    console_trusted_proxies: Option<Vec<String>>,
 }
 
 /// How often server power states are polled unless configured.
@@ -92,6 +95,14 @@ struct Settings {
     /// `None`: no power polling.
     power_poll: Option<Duration>,
     console_url: String,
+    console_trusted_proxies: Vec<ironrack_console::IpNet>,
+}
+
+/// Parses `console_trusted_proxies` entries.
+fn trusted_proxies(list: &[String], key: &str) -> anyhow::Result<Vec<ironrack_console::IpNet>> {
+    list.iter()
+        .map(|s| s.parse().map_err(|e: String| anyhow::anyhow!("{key}: {e}")))
+        .collect()
 }
 
 fn settings(args: &ServeArgs) -> anyhow::Result<Settings> {
@@ -197,6 +208,10 @@ fn settings(args: &ServeArgs) -> anyhow::Result<Settings> {
         database_url,
         api,
         console_url: file.console_url.unwrap_or_default(),
+        console_trusted_proxies: trusted_proxies(
+            file.console_trusted_proxies.as_deref().unwrap_or_default(),
+            "console_trusted_proxies",
+        )?,
     })
 }
 
@@ -312,6 +327,11 @@ pub struct AgentArgs {
         default_value = "ironrack-agent-data/console-logs"
     )]
     console_log_dir: PathBuf,
+    /// A reverse proxy (address or CIDR block) in front of the console
+    /// gateway whose X-Forwarded-For names the browser; repeat or separate
+    /// with commas.
+    #[arg(long, env = "IRONRACK_CONSOLE_TRUSTED_PROXIES", value_delimiter = ',')]
+    console_trusted_proxy: Vec<String>,
 }
 
 fn init_logs(filter: &str) -> anyhow::Result<()> {
@@ -399,6 +419,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
     let gateway = console_gateway(
         s.console_url.clone(),
         s.data_dir.join("console-logs"),
+        s.console_trusted_proxies.clone(),
         bus.event_sender(),
     );
     tokio::spawn(
@@ -424,6 +445,7 @@ pub async fn run(args: ServeArgs) -> anyhow::Result<()> {
 fn console_gateway(
     public_base: String,
     log_dir: PathBuf,
+    trusted_proxies: Vec<ironrack_console::IpNet>,
     events: ironrack_bus::EventSender,
 ) -> ironrack_console::Gateway {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -433,6 +455,7 @@ fn console_gateway(
             public_base: public_base.trim_end_matches('/').to_owned(),
             log_dir,
             log_limit: 1 << 20,
+            trusted_proxies,
         },
         tx,
     )
@@ -495,13 +518,21 @@ pub async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
             Some(u) => u.clone(),
             None => format!("http://{addr}"),
         };
-        let gateway = console_gateway(base, args.console_log_dir.clone(), events.clone());
+        let proxies = trusted_proxies(&args.console_trusted_proxy, "--console-trusted-proxy")?;
+        let gateway = console_gateway(
+            base,
+            args.console_log_dir.clone(),
+            proxies,
+            events.clone(),
+        );
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("--console-listen {addr}"))?;
         tracing::info!(listen = %listener.local_addr()?, "console gateway serving");
         let app: axum::Router = gateway.router();
         tokio::spawn(async move {
+            // Peer addresses: sessions bound to a browser address check them.
+            let app = app.into_make_service_with_connect_info::<SocketAddr>();
             if let Err(e) = axum::serve(listener, app).await {
                 tracing::error!(error = %e, "console gateway stopped");
             }

@@ -41,10 +41,22 @@ struct Viewer {
 
 /// Connects; `Err(status)` if the gateway refused the upgrade.
 async fn connect(ws_url: &str, protocol: Option<&str>) -> Result<Viewer, u16> {
+    connect_with(ws_url, protocol, &[]).await
+}
+
+/// `connect` with more request headers.
+async fn connect_with(
+    ws_url: &str,
+    protocol: Option<&str>,
+    headers: &[(&'static str, &str)],
+) -> Result<Viewer, u16> {
     let mut req = ws_url.into_client_request().expect("ws url");
     if let Some(p) = protocol {
         req.headers_mut()
             .insert("Sec-WebSocket-Protocol", p.parse().unwrap());
+    }
+    for (k, v) in headers {
+        req.headers_mut().append(*k, v.parse().unwrap());
     }
     match tokio_tungstenite::connect_async(req).await {
         Ok((ws, resp)) => Ok(Viewer {
@@ -1035,4 +1047,138 @@ async fn tokens_tenants_kinds_and_caps(db: common::Db) {
         .unwrap()
         .replace(&format!("/ws/{id}?"), "/ws/424242?");
     assert_eq!(connect(&wrong, None).await.err(), Some(401));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_bound_to_an_address_admits_only_that_browser() {
+    // What is checked happens at the upgrade: any listener is the target.
+    let target = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let vnc = target.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((c, _)) = target.accept().await {
+            held.push(c);
+        }
+    });
+    // The test plays the reverse proxy at 127.0.0.1.
+    let s = Server::start_with_config(
+        common::Db::Sqlite,
+        "console_trusted_proxies = [\"127.0.0.1\"]\n",
+    )
+    .await;
+    let (admin, op, _) = people(&s).await;
+    let srv = add_server(
+        &s,
+        &admin,
+        "bound1",
+        None,
+        json!({"driver": "fake", "address": "10.0.0.8", "console": {"vnc": vnc}}),
+    )
+    .await;
+    let e = open_console(&s, &op, srv, json!({"kind": "vnc", "allowed_ip": "10.0.0"}))
+        .await
+        .expect(422);
+    assert!(e.to_string().contains("allowed_ip"), "{e}");
+    let c = open_console(&s, &op, srv, json!({"kind": "vnc", "allowed_ip": "192.0.2.10"}))
+        .await
+        .expect(201);
+    let id = c["id"].as_str().unwrap().to_owned();
+    let url = c["ws_url"].as_str().unwrap();
+    // The proxy's own address, another browser's, and an entry the browser
+    // wrote itself in front of what the proxy saw: all refused.
+    for xff in [None, Some("198.51.100.1"), Some("192.0.2.10, 198.51.100.1")] {
+        let headers: Vec<(&str, &str)> = xff.map(|x| ("X-Forwarded-For", x)).into_iter().collect();
+        assert_eq!(
+            connect_with(url, Some("binary"), &headers).await.err(),
+            Some(403),
+            "X-Forwarded-For {xff:?}"
+        );
+    }
+    let mut refused = connect_with(url, Some("ironrack.console.v1"), &[])
+        .await
+        .expect("v1 clients are told why in a close frame");
+    let (code, reason) = refused.until_closed().await;
+    assert_eq!(code, 4001);
+    assert!(reason.contains("address"), "{reason}");
+    assert_eq!(console_state(&s, &op, &id).await["state"], "pending");
+    // The proxy saw 192.0.2.10: admitted, with the token the refusals left
+    // unused.
+    let _v = connect_with(url, Some("binary"), &[("X-Forwarded-For", "192.0.2.10")])
+        .await
+        .expect("the bound address is admitted");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while console_state(&s, &op, &id).await["state"] != "live" {
+        assert!(tokio::time::Instant::now() < deadline, "never live");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sol_output_before_the_first_viewer_is_replayed_to_it() {
+    let Some((b, mut serial)) = sol_bmc("sol_history_replay").await else {
+        return;
+    };
+    let s = Server::start(common::Db::Sqlite).await;
+    let (admin, op, _) = people(&s).await;
+    let host = add_server(&s, &admin, "hist1", None, ipmi_bmc(&b, json!({}))).await;
+    let c = open_console(&s, &op, host, json!({"kind": "sol"}))
+        .await
+        .expect(201);
+    let id = c["id"].as_str().unwrap().to_owned();
+    // Nobody has connected yet, and the machine writes (its boot).
+    for i in 0..30 {
+        serial
+            .write_all(format!("boot-line-{i:02}\r\n").as_bytes())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut first = connect(c["ws_url"].as_str().unwrap(), Some("ironrack.console.v1"))
+        .await
+        .expect("upgrade");
+    first.until_text("hello").await;
+    let replay = String::from_utf8_lossy(&first.until_bytes(b"boot-line-29\r\n").await).into_owned();
+    // In order, and no line twice.
+    // (The first may be cut: SOL came up in the middle of it.)
+    let lines: Vec<&str> = replay
+        .split("\r\n")
+        .filter(|l| l.starts_with("boot-line-"))
+        .collect();
+    let mut sorted = lines.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(lines, sorted, "{replay}");
+    // Then live output.
+    serial.write_all(b"after-join\r\n").await.unwrap();
+    first.until_bytes(b"after-join\r\n").await;
+    // Only the first viewer gets the replay: a later one starts at the
+    // live output.
+    let j = s
+        .call(
+            Method::POST,
+            &format!("/api/v1/consoles/{id}/viewers"),
+            Some(&op),
+            None,
+        )
+        .await
+        .expect(201);
+    let mut second = connect(j["ws_url"].as_str().unwrap(), Some("ironrack.console.v1"))
+        .await
+        .expect("viewer upgrade");
+    second.until_text("hello").await;
+    serial.write_all(b"for-both\r\n").await.unwrap();
+    let seen = second.until_bytes(b"for-both\r\n").await;
+    assert_eq!(seen, b"for-both\r\n", "{:?}", String::from_utf8_lossy(&seen));
+    // The staff log has the boot too.
+    let log = s
+        .http
+        .get(format!("{}/api/v1/consoles/{id}/log", s.url))
+        .bearer_auth(&op)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(log.contains("boot-line-29") && log.contains("for-both"), "{log}");
 }

@@ -3,6 +3,7 @@
 //! clock that warns and closes idle sessions, and the close URL call.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -23,7 +24,8 @@ use crate::registry::{
     SessionId, SessionInfo, TokenHash, new_token, token_hash,
 };
 use crate::rfb::{ClientStream, TargetHandshake, ViewerHandshake};
-use crate::sollog::SolLog;
+use crate::sollog::{SolHistory, SolLog};
+use crate::source::{IpNet, client_address};
 use crate::ws::{Message, WsError};
 use crate::wsconn::{ROOM, WsSocket, WsUpgrade};
 
@@ -39,6 +41,8 @@ const CHUNK: usize = 256 * 1024;
 const MAX_MESSAGE: usize = 4 << 20;
 /// Keystrokes queued toward a SOL console.
 const SOL_INPUT_QUEUE: usize = 64;
+/// SOL output kept from the session's open for its first viewer.
+const SOL_HISTORY: usize = 64 * 1024;
 /// SOL output chunks a slow viewer may fall behind before it skips.
 const SOL_FANOUT: usize = 1024;
 /// Status updates from input at most this often.
@@ -75,6 +79,8 @@ pub struct OpenSession {
     pub session: NewSession,
     pub close_url: Option<String>,
     pub target: Target,
+    /// Only a browser at this address may connect (INVAPI's `white_ip`).
+    pub allowed_ip: Option<IpAddr>,
 }
 
 /// What the gateway reports, for the agent to put on the bus. Times are
@@ -108,12 +114,17 @@ pub struct GatewayConfig {
     pub log_dir: PathBuf,
     /// Bytes kept per SOL log.
     pub log_limit: u64,
+    /// Reverse proxies whose `X-Forwarded-For` names the browser (for
+    /// sessions bound to an address).
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 #[derive(Debug, Clone)]
 enum Control {
+    /// Closing in `closes_in` for `reason` (idle or maximum duration).
     Warn {
         closes_in: Duration,
+        reason: CloseReason,
     },
     Closed {
         reason: CloseReason,
@@ -130,11 +141,15 @@ enum SolIn {
 
 struct SolHub {
     output: broadcast::Sender<Bytes>,
+    /// Output before the first viewer joined.
+    history: Arc<Mutex<SolHistory>>,
     input: mpsc::Sender<SolIn>,
     stop: watch::Sender<bool>,
 }
 
 struct SolJoined {
+    /// What the console wrote before this (first) viewer joined.
+    replay: Vec<u8>,
     output: broadcast::Receiver<Bytes>,
     input: mpsc::Sender<SolIn>,
 }
@@ -144,6 +159,7 @@ struct Runtime {
     target: Target,
     /// Set at open, or later by INVAPI's console-server route.
     close_url: Mutex<Option<String>>,
+    allowed_ip: Option<IpAddr>,
     control: broadcast::Sender<Control>,
     sol: OnceCell<Result<SolHub, String>>,
     last_status: Mutex<Option<Instant>>,
@@ -215,17 +231,31 @@ impl Gateway {
         let kind = s.session.kind;
         let mut rt = self.runtimes();
         self.registry().register(s.session, Instant::now())?;
-        rt.insert(
-            id,
-            Arc::new(Runtime {
-                kind,
-                target: s.target,
-                close_url: Mutex::new(s.close_url),
-                control: broadcast::channel(16).0,
-                sol: OnceCell::new(),
-                last_status: Mutex::new(None),
-            }),
-        );
+        let runtime = Arc::new(Runtime {
+            kind,
+            target: s.target,
+            close_url: Mutex::new(s.close_url),
+            allowed_ip: s.allowed_ip.map(|ip| ip.to_canonical()),
+            control: broadcast::channel(16).0,
+            sol: OnceCell::new(),
+            last_status: Mutex::new(None),
+        });
+        rt.insert(id, runtime.clone());
+        drop(rt);
+        // SOL starts now, not with the first viewer: what the machine
+        // writes meanwhile is kept for that viewer.
+        if let Target::Sol(cfg) = &runtime.target {
+            let (gw, cfg) = (self.clone(), cfg.clone());
+            tokio::spawn(async move {
+                let hub = runtime.sol.get_or_init(|| gw.start_sol(id, cfg)).await;
+                // Closed while it started: close() found no hub to stop.
+                if let Ok(h) = hub
+                    && gw.runtime(id).is_none()
+                {
+                    let _ = h.stop.send(true);
+                }
+            });
+        }
         Ok(())
     }
 
@@ -348,9 +378,13 @@ impl Gateway {
         let actions = self.registry().tick(now);
         for a in actions {
             match a {
-                Action::Warn { session, closes_in } => {
+                Action::Warn {
+                    session,
+                    closes_in,
+                    reason,
+                } => {
                     if let Some(rt) = self.runtime(session) {
-                        let _ = rt.control.send(Control::Warn { closes_in });
+                        let _ = rt.control.send(Control::Warn { closes_in, reason });
                     }
                 }
                 Action::Close { session, reason } => {
@@ -402,6 +436,43 @@ impl Gateway {
     }
 }
 
+/// The connection's peer address and any `X-Forwarded-For` values.
+struct Peer {
+    addr: Option<SocketAddr>,
+    forwarded: Vec<String>,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Peer {
+            addr: parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<SocketAddr>>()
+                .map(|c| c.0),
+            forwarded: parts
+                .headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .map(str::to_owned)
+                .collect(),
+        })
+    }
+}
+
+impl Peer {
+    /// The browser's address, if the server was started with peer addresses.
+    fn client(&self, trusted: &[IpNet]) -> Option<IpAddr> {
+        let f: Vec<&str> = self.forwarded.iter().map(String::as_str).collect();
+        self.addr.map(|a| client_address(a.ip(), &f, trusted))
+    }
+}
+
 #[derive(Deserialize)]
 struct TokenQuery {
     token: Option<String>,
@@ -439,6 +510,7 @@ async fn upgrade(
     State(gw): State<Gateway>,
     Path(id): Path<String>,
     Query(q): Query<TokenQuery>,
+    peer: Peer,
     ws: Result<WsUpgrade, Response>,
 ) -> Response {
     // Not an upgrade: say so without spending the token.
@@ -463,6 +535,20 @@ async fn upgrade(
             "the console token is missing: add ?token=<token from POST /api/v1/servers/{id}/console>".into(),
         );
     };
+    // A session bound to an address refuses others without spending the
+    // token: it is still the rightful browser's.
+    if let Some(allowed) = gw.runtime(session).and_then(|rt| rt.allowed_ip) {
+        let from = peer.client(&gw.shared.cfg.trusted_proxies);
+        if from != Some(allowed) {
+            tracing::info!(session, from = ?from, "console connection from another address refused");
+            return refuse(
+                ws,
+                v1,
+                StatusCode::FORBIDDEN,
+                "this console session accepts connections only from the address it was opened for".into(),
+            );
+        }
+    }
     let admission = gw
         .registry()
         .redeem(session, &token_hash(&token), Instant::now());
@@ -594,13 +680,15 @@ impl Conn {
     /// A control message for this viewer. Some(end) when it is over.
     async fn on_control(&mut self, c: Result<Control, broadcast::error::RecvError>) -> Option<End> {
         match c {
-            Ok(Control::Warn { closes_in }) => {
+            Ok(Control::Warn { closes_in, reason }) => {
                 if self.v1 {
                     let secs = closes_in.as_secs_f64().ceil() as u64;
-                    self.send_json(
-                        serde_json::json!({"type": "idle_warning", "closes_in_s": secs}),
-                    )
-                    .await;
+                    let kind = match reason {
+                        CloseReason::MaxDuration => "max_duration_warning",
+                        _ => "idle_warning",
+                    };
+                    self.send_json(serde_json::json!({"type": kind, "closes_in_s": secs}))
+                        .await;
                 }
                 None
             }
@@ -994,17 +1082,30 @@ impl Gateway {
             .get_or_init(|| self.start_sol(session, cfg.clone()))
             .await;
         match hub {
-            Ok(h) => Ok(SolJoined {
-                output: h.output.subscribe(),
-                input: h.input.clone(),
-            }),
+            Ok(h) => {
+                // Under the history's lock: each chunk is either in the
+                // replay or in this subscription, never both.
+                let mut history = h.history.lock().unwrap_or_else(|p| p.into_inner());
+                Ok(SolJoined {
+                    replay: history.take(),
+                    output: h.output.subscribe(),
+                    input: h.input.clone(),
+                })
+            }
             Err(e) => Err(e.clone()),
         }
     }
 
     async fn sol(&self, conn: &mut Conn, rt: &Runtime, joined: SolJoined) -> End {
         let session = conn.admission.session;
-        let SolJoined { mut output, input } = joined;
+        let SolJoined {
+            replay,
+            mut output,
+            input,
+        } = joined;
+        if !replay.is_empty() && conn.socket.send_binary(&replay).await.is_err() {
+            return End::ViewerLeft;
+        }
         loop {
             tokio::select! {
                 o = output.recv() => match o {
@@ -1071,6 +1172,8 @@ impl Gateway {
         let (stop, mut stopped) = watch::channel(false);
         let mut log = SolLog::new(&self.shared.cfg.log_dir, session, self.shared.cfg.log_limit);
         let out = output.clone();
+        let history = Arc::new(Mutex::new(SolHistory::new(SOL_HISTORY)));
+        let kept = history.clone();
         let gw = self.clone();
         tokio::spawn(async move {
             let mut buf = vec![0u8; 4096];
@@ -1083,6 +1186,8 @@ impl Gateway {
                             if let Err(e) = log.append(chunk).await {
                                 tracing::warn!(session, error = %e, "SOL log write failed");
                             }
+                            let mut h = kept.lock().unwrap_or_else(|p| p.into_inner());
+                            h.record(chunk);
                             let _ = out.send(Bytes::copy_from_slice(chunk));
                         }
                     },
@@ -1112,6 +1217,7 @@ impl Gateway {
         });
         Ok(SolHub {
             output,
+            history,
             input,
             stop,
         })

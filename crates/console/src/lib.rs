@@ -15,6 +15,7 @@ pub mod gateway;
 pub mod registry;
 pub mod rfb;
 mod sollog;
+pub mod source;
 pub mod ws;
 mod wsconn;
 
@@ -22,6 +23,7 @@ pub use gateway::{
     Gateway, GatewayConfig, GatewayError, GatewayEvent, OpenSession, PROTOCOL_BINARY, PROTOCOL_V1,
     Target,
 };
+pub use source::IpNet;
 pub use registry::{
     CloseReason, Kind, Limits, NewSession, RegisterError, SessionId, SessionInfo, TokenHash,
     new_token, token_hash,

@@ -328,6 +328,12 @@ pub async fn open(
             ));
         }
     }
+    let allowed_ip = match req.allowed_ip.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(ip) => Some(ip.parse::<std::net::IpAddr>().map_err(|_| {
+            Problem::invalid("allowed_ip", format!("`{ip}` is not an IP address"))
+        })?),
+    };
     let max = server
         .bmc
         .options
@@ -381,9 +387,14 @@ pub async fn open(
         },
         "max_sessions": max,
         "vnc": vnc,
+        "allowed_ip": allowed_ip,
     });
-    let params =
-        serde_json::json!({ "session_id": session.id, "kind": kind, "view_only": req.view_only });
+    let params = serde_json::json!({
+        "session_id": session.id,
+        "kind": kind,
+        "view_only": req.view_only,
+        "allowed_ip": allowed_ip,
+    });
     let vnc_password = if kind == "vnc" {
         state
             .store
