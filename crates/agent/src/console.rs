@@ -6,15 +6,16 @@
 use std::time::Duration;
 
 use ironrack_bus::{ConsoleChange, Event, EventSender, TaskRequest};
+use ironrack_console::html5::{Html5Target, Url};
 use ironrack_console::{
-    Gateway, GatewayError, GatewayEvent, Kind, Limits, NewSession, OpenSession, Target,
+    Gateway, GatewayError, GatewayEvent, Html5, Kind, Limits, NewSession, OpenSession, Target,
 };
 use serde::Deserialize;
 use tokio::sync::mpsc;
 use zeroize::Zeroizing;
 
 use crate::DriverError;
-use crate::driver::ipmi_config;
+use crate::driver::{ipmi_config, tls_option};
 
 /// Parameters of `console.open`.
 #[derive(Deserialize)]
@@ -32,6 +33,10 @@ struct OpenParams {
     max_sessions: usize,
     /// `host:port` of the VNC endpoint (kind `vnc`).
     vnc: Option<String>,
+    /// The BMC's KVM WebSocket: a path on the BMC (`/kvm/0`) or a URL
+    /// (kind `html5`).
+    #[serde(default)]
+    html5: Option<String>,
     /// Only a browser at this address may connect.
     #[serde(default)]
     allowed_ip: Option<std::net::IpAddr>,
@@ -73,7 +78,7 @@ pub(crate) async fn run(
         )
     })?;
     match task.kind.as_str() {
-        "console.open" => open(gw, task),
+        "console.open" => open(gw, task).await,
         other => {
             let p: SessionParams = serde_json::from_value(task.params.clone())
                 .map_err(|e| DriverError::BadRequest(format!("{other} task: {e}")))?;
@@ -107,24 +112,77 @@ pub(crate) async fn run(
     }
 }
 
-fn open(gw: &Gateway, task: &TaskRequest) -> Result<serde_json::Value, DriverError> {
+/// Where a BMC's KVM WebSocket is: a path is on the BMC's own address
+/// (HTTPS, the Redfish port for the redfish driver, else 443), a URL is
+/// taken as it is (`https` means `wss`).
+fn html5_url(bmc: &ironrack_bus::BmcTarget, v: &str) -> Result<Url, DriverError> {
+    let bad = |why: String| DriverError::BadRequest(format!("bmc.console.html5 `{v}`: {why}"));
+    let text = if v.starts_with('/') {
+        let host = if bmc.address.contains(':') {
+            format!("[{}]", bmc.address)
+        } else {
+            bmc.address.clone()
+        };
+        let port = if bmc.driver == "redfish" { bmc.port } else { 443 };
+        format!("wss://{host}:{port}{v}")
+    } else {
+        v.to_owned()
+    };
+    let mut url = Url::parse(&text).map_err(|e| bad(e.to_string()))?;
+    let scheme = match url.scheme() {
+        "https" | "wss" => "wss",
+        "http" | "ws" => "ws",
+        other => return Err(bad(format!("scheme {other}: use wss:// (or ws://)"))),
+    };
+    url.set_scheme(scheme)
+        .map_err(|_| bad("cannot use it as a WebSocket URL".into()))?;
+    Ok(url)
+}
+
+async fn open(gw: &Gateway, task: &TaskRequest) -> Result<serde_json::Value, DriverError> {
     let p: OpenParams = serde_json::from_value(task.params.clone())
         .map_err(|e| DriverError::BadRequest(format!("console.open task: {e}")))?;
+    // Only on the bus copy of the target, never stored with the options.
+    let vnc_password = || {
+        task.bmc
+            .options
+            .get("vnc_password")
+            .and_then(|v| v.as_str())
+            .map(|s| Zeroizing::new(s.to_owned()))
+    };
     let target = match p.kind {
         Kind::Vnc => {
             let addr = p.vnc.clone().ok_or_else(|| {
                 DriverError::BadRequest("console.open: kind vnc without a vnc endpoint".into())
             })?;
-            // Only on the bus copy of the target, never stored with the options.
-            let password = task
-                .bmc
-                .options
-                .get("vnc_password")
-                .and_then(|v| v.as_str())
-                .map(|s| Zeroizing::new(s.to_owned()));
-            Target::Vnc { addr, password }
+            Target::Vnc {
+                addr,
+                password: vnc_password(),
+            }
         }
         Kind::Sol => Target::Sol(ipmi_config(&task.bmc)?),
+        Kind::Html5 => {
+            let at = p.html5.as_deref().ok_or_else(|| {
+                DriverError::BadRequest("console.open: kind html5 without bmc.console.html5".into())
+            })?;
+            let target = Html5Target {
+                url: html5_url(&task.bmc, at)?,
+                username: task.bmc.username.clone(),
+                password: Zeroizing::new(task.bmc.password.clone().ok_or_else(|| {
+                    DriverError::BadRequest(
+                        "an HTML5 console logs in to the BMC: it needs the BMC password".into(),
+                    )
+                })?),
+                tls: tls_option(&task.bmc)?,
+            };
+            // Logged in now: a refusal is the API's answer, not the viewer's.
+            let web = target.login().await.map_err(DriverError::Bmc)?;
+            Target::Html5(Box::new(Html5 {
+                target,
+                web,
+                password: vnc_password(),
+            }))
+        }
     };
     let session = NewSession {
         id: p.session_id,
@@ -144,7 +202,11 @@ fn open(gw: &Gateway, task: &TaskRequest) -> Result<serde_json::Value, DriverErr
         allowed_ip: p.allowed_ip,
     })
     .map_err(gateway_error)?;
-    Ok(serde_json::json!({ "session_id": p.session_id, "base": gw.public_base() }))
+    Ok(serde_json::json!({
+        "session_id": p.session_id,
+        "base": gw.public_base(),
+        "instance": gw.instance(),
+    }))
 }
 
 /// Puts the gateway's reports on the bus until the gateway is gone.

@@ -11,6 +11,7 @@
 
 mod audit;
 mod auth;
+mod console_reaper;
 mod dto;
 mod events;
 mod idempotency;
@@ -31,6 +32,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 pub use auth::hash_password;
+pub use console_reaper::run_console_reaper;
 pub use poller::{PowerPollConfig, run_power_poller};
 pub use problem::Problem;
 
@@ -103,6 +105,8 @@ pub struct AppState {
     limits: Arc<Limits>,
     /// Fan-out of applied events to `GET /api/v1/events` streams.
     notices: tokio::sync::broadcast::Sender<events::Notice>,
+    /// Which agent process holds each console session.
+    console_holders: Arc<std::sync::Mutex<console_reaper::ConsoleHolders>>,
 }
 
 struct Limits {
@@ -125,7 +129,18 @@ impl AppState {
             config: Arc::new(config),
             limits: Arc::new(limits),
             notices: tokio::sync::broadcast::channel(1024).0,
+            console_holders: Arc::new(std::sync::Mutex::new(
+                console_reaper::ConsoleHolders::new(std::time::Instant::now()),
+            )),
         }
+    }
+
+    pub(crate) fn console_holders(
+        &self,
+    ) -> std::sync::MutexGuard<'_, console_reaper::ConsoleHolders> {
+        self.console_holders
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -345,8 +360,14 @@ async fn apply_event(state: &AppState, event: &Event) -> Result<(), ironrack_sto
             site,
             agent,
             version,
+            console_instance,
         } => {
             store.agent_heartbeat(site, agent, version).await?;
+            if let Some(i) = console_instance {
+                state
+                    .console_holders()
+                    .heartbeat(site, agent, i, std::time::Instant::now());
+            }
             None
         }
     };

@@ -134,6 +134,11 @@ pub enum Event {
         site: String,
         agent: String,
         version: String,
+        /// Its console gateway's instance (new each process start; absent
+        /// without a gateway): the controller closes the sessions of an
+        /// instance that was replaced or went silent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        console_instance: Option<String>,
     },
 }
 

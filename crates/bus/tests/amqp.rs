@@ -235,6 +235,7 @@ async fn events_travel_between_buses() {
             site: "lab".into(),
             agent: "a1".into(),
             version: "0.1.0".into(),
+            console_instance: Some("c0ffee".into()),
         },
     ];
     let sender = agent.event_sender();

@@ -475,6 +475,8 @@ pub async fn run_controller(args: ControllerArgs) -> anyhow::Result<()> {
         .context("consuming agents' events")?;
     let state = AppState::new(store, Arc::new(bus), s.api.clone());
     tokio::spawn(ironrack_api::apply_events(state.clone(), events));
+    // Sessions of agents that died are closed (in `serve` they die with us).
+    tokio::spawn(ironrack_api::run_console_reaper(state.clone()));
     if let Some(interval) = s.power_poll {
         // Only sites with a live agent: polls must not pile up in the
         // queue of a site whose agent is down.
@@ -497,22 +499,9 @@ pub async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
         .context("consuming the site's tasks")?;
     let name = args.name.clone().unwrap_or_else(host_name);
     let events = bus.event_sender();
-    let heartbeat = Event::Heartbeat {
-        site: args.site.clone(),
-        agent: name.clone(),
-        version: env!("CARGO_PKG_VERSION").to_owned(),
-    };
-    let beats = events.clone();
-    tokio::spawn(async move {
-        loop {
-            if let Err(e) = beats.send(heartbeat.clone()).await {
-                tracing::warn!(error = %e, "heartbeat not sent");
-            }
-            tokio::time::sleep(HEARTBEAT).await;
-        }
-    });
     let mut agent = Agent::new(args.site.clone(), Drivers::default(), events.clone())
         .with_poll_limit(args.poll_concurrency);
+    let mut console_instance = None;
     if let Some(addr) = args.console_listen {
         let base = match &args.console_url {
             Some(u) => u.clone(),
@@ -537,8 +526,24 @@ pub async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
                 tracing::error!(error = %e, "console gateway stopped");
             }
         });
+        console_instance = Some(gateway.instance().to_owned());
         agent = agent.with_console(gateway);
     }
+    let heartbeat = Event::Heartbeat {
+        site: args.site.clone(),
+        agent: name.clone(),
+        version: env!("CARGO_PKG_VERSION").to_owned(),
+        console_instance,
+    };
+    let beats = events.clone();
+    tokio::spawn(async move {
+        loop {
+            if let Err(e) = beats.send(heartbeat.clone()).await {
+                tracing::warn!(error = %e, "heartbeat not sent");
+            }
+            tokio::time::sleep(HEARTBEAT).await;
+        }
+    });
     tracing::info!(site = %args.site, agent = %name, "agent connected");
     tokio::select! {
         _ = agent.run_deliveries(tasks) => {},

@@ -1182,3 +1182,100 @@ async fn sol_output_before_the_first_viewer_is_replayed_to_it() {
         .unwrap();
     assert!(log.contains("boot-line-29") && log.contains("for-both"), "{log}");
 }
+
+/// An agent killed with its sessions: when it comes back (a new gateway
+/// instance under the same name) the controller marks them closed and
+/// audits the close; a session of the new instance is left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_of_an_agent_that_died_are_closed_when_it_returns() {
+    let target = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let vnc = target.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((c, _)) = target.accept().await {
+            held.push(c);
+        }
+    });
+    let amqp = std::env::var("IRONRACK_TEST_AMQP")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned());
+    let prefix = format!("ironrack-test-console-reap-{}", std::process::id());
+    let s = Server::start_controller(&amqp, &prefix).await;
+    let admin = s.admin().await;
+    s.post("/api/v1/sites", &admin, json!({"name": "fra"}))
+        .await
+        .expect(201);
+    let op = s.user(&admin, "op", "operator", None).await;
+    let listen = format!(
+        "127.0.0.1:{}",
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    );
+    let start_agent = || {
+        common::AgentProcess::start_with(
+            "fra",
+            &amqp,
+            &prefix,
+            &s.data_dir,
+            "fra-1",
+            &["--console-listen", &listen],
+        )
+    };
+    let agent = start_agent();
+    let id = s
+        .post(
+            "/api/v1/servers",
+            &admin,
+            json!({"name": "fra-host", "site": "fra",
+                   "bmc": {"driver": "fake", "address": "10.0.0.9", "console": {"vnc": vnc}}}),
+        )
+        .await
+        .expect(201)["id"]
+        .as_i64()
+        .unwrap();
+    let c = open_console(&s, &op, id, json!({"kind": "vnc"})).await;
+    if c.status == 504 {
+        panic!("agent did not answer; its log: {}", agent.log_text());
+    }
+    let c = c.expect(201);
+    let cid = c["id"].as_str().unwrap().to_owned();
+    let _v = connect(c["ws_url"].as_str().unwrap(), Some("binary"))
+        .await
+        .expect("upgrade at the agent");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while console_state(&s, &op, &cid).await["state"] != "live" {
+        assert!(tokio::time::Instant::now() < deadline, "never live");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // kill -9: no close event ever comes from it.
+    agent.kill9();
+    let agent = start_agent();
+    let closed = wait_closed(&s, &op, &cid).await;
+    assert_eq!(closed["close_reason"], "agent_lost", "{closed}");
+    assert!(
+        closed["close_detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("`fra-1` of site `fra` restarted")),
+        "{closed}"
+    );
+    let audit = audit_actions(&s, &admin).await;
+    assert!(
+        audit.iter().any(|e| e["action"] == "console.close"
+            && e["object"] == format!("console:{cid}")
+            && e["result"] == "agent_lost"),
+        "{audit:?}"
+    );
+    // The new instance's session lives on through the next sweeps.
+    let c = open_console(&s, &op, id, json!({"kind": "vnc"}))
+        .await
+        .expect(201);
+    let fresh = c["id"].as_str().unwrap().to_owned();
+    let _v2 = connect(c["ws_url"].as_str().unwrap(), Some("binary"))
+        .await
+        .expect("upgrade at the new agent");
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert_eq!(console_state(&s, &op, &fresh).await["state"], "live");
+    drop(agent);
+}

@@ -24,6 +24,7 @@ use crate::registry::{
     SessionId, SessionInfo, TokenHash, new_token, token_hash,
 };
 use crate::rfb::{ClientStream, TargetHandshake, ViewerHandshake};
+use crate::html5::{Html5Target, KvmSocket, WebSession};
 use crate::sollog::{SolHistory, SolLog};
 use crate::source::{IpNet, client_address};
 use crate::ws::{Message, WsError};
@@ -58,6 +59,7 @@ pub enum Target {
         password: Option<Zeroizing<String>>,
     },
     Sol(ironrack_ipmi::Config),
+    Html5(Box<Html5>),
 }
 
 impl std::fmt::Debug for Target {
@@ -69,6 +71,7 @@ impl std::fmt::Debug for Target {
                 .field("password", &password.as_ref().map(|_| "<redacted>"))
                 .finish(),
             Target::Sol(c) => f.debug_tuple("Sol").field(&c.host).finish(),
+            Target::Html5(h) => f.debug_tuple("Html5").field(&h.target).finish(),
         }
     }
 }
@@ -171,6 +174,9 @@ struct Shared {
     runtimes: Mutex<HashMap<SessionId, Arc<Runtime>>>,
     events: mpsc::UnboundedSender<GatewayEvent>,
     http: reqwest::Client,
+    /// Random per gateway: tells the controller this process from the
+    /// previous one of the same agent.
+    instance: String,
     /// Instant ↔ wall clock, for event times.
     epoch: (Instant, SystemTime),
 }
@@ -205,6 +211,11 @@ impl Gateway {
                 runtimes: Mutex::new(HashMap::new()),
                 events,
                 http,
+                instance: {
+                    let mut b = [0u8; 8];
+                    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
+                    hex::encode(b)
+                },
                 epoch: (Instant::now(), SystemTime::now()),
             }),
         };
@@ -225,12 +236,28 @@ impl Gateway {
         &self.shared.cfg.public_base
     }
 
+    /// This gateway's instance id (see `Shared::instance`).
+    pub fn instance(&self) -> &str {
+        &self.shared.instance
+    }
+
     /// Registers a pending session; its owner token becomes usable.
     pub fn open(&self, s: OpenSession) -> Result<(), GatewayError> {
         let id = s.session.id;
         let kind = s.session.kind;
         let mut rt = self.runtimes();
-        self.registry().register(s.session, Instant::now())?;
+        if let Err(e) = self.registry().register(s.session, Instant::now()) {
+            drop(rt);
+            // The BMC web session the agent opened for it is not needed.
+            if let Target::Html5(h) = s.target {
+                tokio::spawn(async move {
+                    if let Err(e) = h.target.logout(&h.web).await {
+                        tracing::warn!(error = %e, "BMC logout failed");
+                    }
+                });
+            }
+            return Err(e.into());
+        }
         let runtime = Arc::new(Runtime {
             kind,
             target: s.target,
@@ -410,6 +437,7 @@ impl Gateway {
         if let Some(Ok(hub)) = rt.sol.get() {
             let _ = hub.stop.send(true);
         }
+        logout_later(session, rt.clone());
         self.emit(GatewayEvent::Closed {
             session,
             reason,
@@ -580,6 +608,13 @@ fn target_host(t: &Target) -> &str {
             .trim_start_matches('[')
             .trim_end_matches(']'),
         Target::Sol(c) => &c.host,
+        Target::Html5(h) => h
+            .target
+            .url
+            .host_str()
+            .unwrap_or_default()
+            .trim_start_matches('[')
+            .trim_end_matches(']'),
     }
 }
 
@@ -621,6 +656,60 @@ async fn invapi_console(
         Ok(v) => (StatusCode::FOUND, [(header::LOCATION, v)]).into_response(),
         Err(_) => unknown(),
     }
+}
+
+/// The target side of an RFB bridge.
+enum Upstream {
+    Tcp(TcpStream),
+    Kvm(Box<KvmSocket>),
+}
+
+impl Upstream {
+    /// Appends the next bytes from the target.
+    async fn read_into(&mut self, buf: &mut Vec<u8>) -> Result<(), String> {
+        match self {
+            Upstream::Tcp(t) => {
+                let mut b = [0u8; 4096];
+                match t.read(&mut b).await {
+                    Ok(0) => Err("closed the connection".into()),
+                    Ok(n) => {
+                        buf.extend_from_slice(b.get(..n).unwrap_or_default());
+                        Ok(())
+                    }
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+            Upstream::Kvm(k) => loop {
+                match k.recv().await {
+                    Some(Ok(Message::Binary(b))) => {
+                        buf.extend_from_slice(&b);
+                        return Ok(());
+                    }
+                    Some(Ok(Message::Close(code, reason))) => {
+                        return Err(format!("closed the WebSocket ({code} {reason})"));
+                    }
+                    Some(Err(e)) => return Err(e.to_string()),
+                    None => return Err("closed the connection".into()),
+                    Some(Ok(_)) => {}
+                }
+            },
+        }
+    }
+
+    async fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
+        match self {
+            Upstream::Tcp(t) => t.write_all(data).await,
+            Upstream::Kvm(k) => k.send_binary(data).await,
+        }
+    }
+}
+
+/// A native HTML5 KVM target and the BMC web session the agent opened.
+pub struct Html5 {
+    pub target: Html5Target,
+    pub web: WebSession,
+    /// If the KVM's RFB asks for VNC authentication.
+    pub password: Option<Zeroizing<String>>,
 }
 
 /// How a viewer's connection ended.
@@ -729,6 +818,22 @@ impl Conn {
     }
 }
 
+/// Logs out of a closed HTML5 session's BMC web session (so the BMC's
+/// session slots do not fill up).
+fn logout_later(session: SessionId, rt: Arc<Runtime>) {
+    if !matches!(rt.target, Target::Html5(_)) {
+        return;
+    }
+    tokio::spawn(async move {
+        if let Target::Html5(h) = &rt.target {
+            match h.target.logout(&h.web).await {
+                Ok(()) => tracing::info!(session, "logged out of the BMC"),
+                Err(e) => tracing::warn!(session, error = %e, "BMC logout failed"),
+            }
+        }
+    });
+}
+
 /// Buffers for the target → viewer path, kept for reuse: a session holds
 /// one only while it forwards.
 static BUFFERS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
@@ -756,17 +861,19 @@ fn return_buffer(b: Vec<u8>) {
 /// Forwards what the VNC server has ready, each read as one binary frame
 /// sent from the buffer it was read into. A few reads per call, so the
 /// viewer's input is not starved behind a stream of updates.
-async fn forward_target(conn: &mut Conn, rd: &tokio::net::tcp::OwnedReadHalf) -> Result<(), End> {
+async fn forward_target(
+    conn: &mut Conn,
+    rd: &tokio::net::tcp::OwnedReadHalf,
+    what: &str,
+) -> Result<(), End> {
+    let gone = || End::Fatal(CloseReason::TargetClosed, format!("{what} closed the connection"));
     let mut buf = take_buffer();
     let mut result = Ok(());
     for _ in 0..4 {
         buf.truncate(ROOM);
         match rd.try_read_buf(&mut buf) {
             Ok(0) => {
-                result = Err(End::Fatal(
-                    CloseReason::TargetClosed,
-                    "the VNC server closed the connection".into(),
-                ));
+                result = Err(gone());
                 break;
             }
             Ok(_) => {
@@ -777,10 +884,7 @@ async fn forward_target(conn: &mut Conn, rd: &tokio::net::tcp::OwnedReadHalf) ->
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
             Err(_) => {
-                result = Err(End::Fatal(
-                    CloseReason::TargetClosed,
-                    "the VNC server closed the connection".into(),
-                ));
+                result = Err(gone());
                 break;
             }
         }
@@ -833,6 +937,12 @@ impl Gateway {
                 let password = password.as_deref().map(String::as_str);
                 self.vnc(&mut conn, &rt, addr, password).await
             }
+            Target::Html5(h) => {
+                if v1 {
+                    self.hello(&mut conn, &rt).await;
+                }
+                self.html5(&mut conn, &rt, h).await
+            }
         };
         match end {
             End::ViewerLeft => {
@@ -854,8 +964,7 @@ impl Gateway {
     }
 
     async fn vnc(&self, conn: &mut Conn, rt: &Runtime, addr: &str, password: Option<&str>) -> End {
-        let session = conn.admission.session;
-        let mut tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
+        let tcp = match tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr)).await {
             Ok(Ok(t)) => t,
             Ok(Err(e)) => {
                 return End::Fatal(
@@ -871,20 +980,46 @@ impl Gateway {
             }
         };
         let _ = tcp.set_nodelay(true);
+        self.rfb(conn, rt, Upstream::Tcp(tcp), password, &format!("the VNC server at {addr}"))
+            .await
+    }
+
+    /// A BMC's own KVM WebSocket, with the session's BMC web login.
+    async fn html5(&self, conn: &mut Conn, rt: &Runtime, h: &Html5) -> End {
+        let kvm = match h.target.connect(&h.web, MAX_MESSAGE).await {
+            Ok(k) => k,
+            Err(e) => return End::Fatal(CloseReason::Error, e),
+        };
+        let password = h.password.as_deref().map(String::as_str);
+        self.rfb(conn, rt, Upstream::Kvm(Box::new(kvm)), password, "the BMC's KVM")
+            .await
+    }
+
+    /// RFB between a viewer and a target: our own handshake with the
+    /// target, the browser's (3.8, security None), then both streams.
+    async fn rfb(
+        &self,
+        conn: &mut Conn,
+        rt: &Runtime,
+        mut up: Upstream,
+        password: Option<&str>,
+        what: &str,
+    ) -> End {
+        let session = conn.admission.session;
         // Our own handshake with the target first: the browser never sees
         // its password, and a refusal is reported before the viewer waits.
         let target = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
             let mut h = TargetHandshake::new(password);
-            let mut buf = vec![0u8; 4096];
+            let mut buf = Vec::new();
             loop {
-                let n = tcp.read(&mut buf).await.map_err(|e| e.to_string())?;
-                if n == 0 {
-                    return Err("the VNC server closed the connection during the handshake".into());
-                }
-                let p = h
-                    .receive(buf.get(..n).unwrap_or_default())
-                    .map_err(|e| e.to_string())?;
-                tcp.write_all(&p.send).await.map_err(|e| e.to_string())?;
+                buf.clear();
+                up.read_into(&mut buf)
+                    .await
+                    .map_err(|e| format!("{what} during the handshake: {e}"))?;
+                let p = h.receive(&buf).map_err(|e| e.to_string())?;
+                up.write_all(&p.send)
+                    .await
+                    .map_err(|e| format!("{what}: {e}"))?;
                 if p.done {
                     return Ok::<_, String>(h.leftover());
                 }
@@ -897,7 +1032,7 @@ impl Gateway {
             Err(_) => {
                 return End::Fatal(
                     CloseReason::Error,
-                    format!("the VNC server at {addr} did not finish its handshake"),
+                    format!("{what} did not finish its handshake"),
                 );
             }
         };
@@ -922,13 +1057,7 @@ impl Gateway {
                             Ok(p) => (p.send, p.done),
                             Err(e) => return Err(Some(e.to_string())),
                         };
-                        if !send.is_empty()
-                            && conn
-                                .socket
-                                .send_binary(&send)
-                                .await
-                                .is_err()
-                        {
+                        if !send.is_empty() && conn.socket.send_binary(&send).await.is_err() {
                             return Err(None);
                         }
                         if done {
@@ -952,76 +1081,111 @@ impl Gateway {
                 return End::ViewerLeft;
             }
         }
+        let gone = || End::Fatal(CloseReason::TargetClosed, format!("{what} closed the connection"));
         // ClientInit: always shared, so a second viewer does not push the
         // first one off the target.
-        if let Err(e) = tcp.write_all(&[1]).await {
-            return End::Fatal(CloseReason::TargetClosed, format!("VNC server: {e}"));
+        if up.write_all(&[1]).await.is_err() {
+            return gone();
         }
-        if !early.is_empty()
-            && conn
-                .socket
-                .send_binary(&early)
-                .await
-                .is_err()
-        {
+        if !early.is_empty() && conn.socket.send_binary(&early).await.is_err() {
             return End::ViewerLeft;
         }
         let mut stream = ClientStream::new();
-        let (rd, mut wr) = tcp.into_split();
         let first = v.leftover();
-        if !first.is_empty()
-            && let Err(end) = self
-                .forward_client(conn, rt, &mut stream, &mut wr, &first)
-                .await
-        {
-            return end;
+        if !first.is_empty() {
+            match self.client_bytes(conn, rt, &mut stream, &first).await {
+                Err(end) => return end,
+                Ok(out) if !out.is_empty() && up.write_all(&out).await.is_err() => return gone(),
+                Ok(_) => {}
+            }
         }
-        loop {
-            tokio::select! {
-                // Readiness first, a buffer only while there is data: an
-                // idle session holds none.
-                r = rd.readable() => {
-                    if r.is_err() {
-                        return End::Fatal(CloseReason::TargetClosed, "the VNC server closed the connection".into());
-                    }
-                    if let Err(end) = forward_target(conn, &rd).await {
-                        return end;
-                    }
-                },
-                m = conn.socket.recv() => match conn.viewer_event(m) {
-                    ViewerEvent::Gone => return End::ViewerLeft,
-                    ViewerEvent::Data(b) => {
-                        if let Err(end) = self.forward_client(conn, rt, &mut stream, &mut wr, &b).await {
-                            return end;
+        match up {
+            Upstream::Tcp(tcp) => {
+                let (rd, mut wr) = tcp.into_split();
+                loop {
+                    tokio::select! {
+                        // Readiness first, a buffer only while there is
+                        // data: an idle session holds none.
+                        r = rd.readable() => {
+                            if r.is_err() {
+                                return gone();
+                            }
+                            if let Err(end) = forward_target(conn, &rd, what).await {
+                                return end;
+                            }
+                        },
+                        m = conn.socket.recv() => match conn.viewer_event(m) {
+                            ViewerEvent::Gone => return End::ViewerLeft,
+                            ViewerEvent::Data(b) => match self.client_bytes(conn, rt, &mut stream, &b).await {
+                                Err(end) => return end,
+                                Ok(out) if !out.is_empty() && wr.write_all(&out).await.is_err() => return gone(),
+                                Ok(_) => {}
+                            },
+                            ViewerEvent::Activity if !conn.admission.view_only => self.input(session, rt),
+                            _ => {}
+                        },
+                        c = conn.control.recv() => {
+                            if let Some(end) = conn.on_control(c).await {
+                                return end;
+                            }
                         }
-                    }
-                    ViewerEvent::Activity if !conn.admission.view_only => self.input(session, rt),
-                    _ => {}
-                },
-                c = conn.control.recv() => {
-                    if let Some(end) = conn.on_control(c).await {
-                        return end;
-                    }
-                }
-                _ = conn.ping.tick() => {
-                    if conn.socket.ping().await.is_err() {
-                        return End::ViewerLeft;
+                        _ = conn.ping.tick() => {
+                            if conn.socket.ping().await.is_err() {
+                                return End::ViewerLeft;
+                            }
+                        }
                     }
                 }
             }
+            Upstream::Kvm(mut kvm) => loop {
+                tokio::select! {
+                    m = kvm.recv() => match m {
+                        Some(Ok(Message::Binary(b))) => {
+                            if conn.socket.send_binary(&b).await.is_err() {
+                                return End::ViewerLeft;
+                            }
+                        }
+                        Some(Ok(Message::Close(..))) | Some(Err(_)) | None => return gone(),
+                        Some(Ok(_)) => {}
+                    },
+                    m = conn.socket.recv() => match conn.viewer_event(m) {
+                        ViewerEvent::Gone => {
+                            kvm.close(1000, "viewer left").await;
+                            return End::ViewerLeft;
+                        }
+                        ViewerEvent::Data(b) => match self.client_bytes(conn, rt, &mut stream, &b).await {
+                            Err(end) => return end,
+                            Ok(out) if !out.is_empty() && kvm.send_binary(&out).await.is_err() => return gone(),
+                            Ok(_) => {}
+                        },
+                        ViewerEvent::Activity if !conn.admission.view_only => self.input(session, rt),
+                        _ => {}
+                    },
+                    c = conn.control.recv() => {
+                        if let Some(end) = conn.on_control(c).await {
+                            kvm.close(1000, "console session closed").await;
+                            return end;
+                        }
+                    }
+                    _ = conn.ping.tick() => {
+                        if conn.socket.ping().await.is_err() {
+                            return End::ViewerLeft;
+                        }
+                    }
+                }
+            },
         }
     }
 
-    /// Passes the browser's whole messages to the target, dropping input
-    /// from view-only viewers and noting activity.
-    async fn forward_client(
+    /// The browser's whole messages, to pass on to the target: input from
+    /// view-only viewers dropped, activity noted.
+    async fn client_bytes(
         &self,
         conn: &mut Conn,
         rt: &Runtime,
         stream: &mut ClientStream,
-        wr: &mut tokio::net::tcp::OwnedWriteHalf,
         data: &[u8],
-    ) -> Result<(), End> {
+    ) -> Result<Vec<u8>, End> {
         let msgs = match stream.feed(data) {
             Ok(m) => m,
             Err(e) => {
@@ -1044,13 +1208,7 @@ impl Gateway {
         if input {
             self.input(conn.admission.session, rt);
         }
-        if !out.is_empty() && wr.write_all(&out).await.is_err() {
-            return Err(End::Fatal(
-                CloseReason::TargetClosed,
-                "the VNC server closed the connection".into(),
-            ));
-        }
-        Ok(())
+        Ok(out)
     }
 
     async fn hello(&self, conn: &mut Conn, rt: &Runtime) {
@@ -1061,7 +1219,11 @@ impl Gateway {
         let limits = self.registry().limits(session).unwrap_or_default();
         conn.send_json(serde_json::json!({
             "type": "hello",
-            "kind": rt.kind.as_str(),
+            // The stream the page shows: a BMC's KVM is RFB like VNC.
+            "kind": match rt.kind {
+                Kind::Sol => "sol",
+                _ => "vnc",
+            },
             "view_only": view_only,
             "idle_timeout_s": limits.idle_timeout.as_secs(),
             "max_duration_s": limits.max_duration.as_secs(),

@@ -14,14 +14,15 @@
 pub mod gateway;
 pub mod registry;
 pub mod rfb;
+pub mod html5;
 mod sollog;
 pub mod source;
 pub mod ws;
 mod wsconn;
 
 pub use gateway::{
-    Gateway, GatewayConfig, GatewayError, GatewayEvent, OpenSession, PROTOCOL_BINARY, PROTOCOL_V1,
-    Target,
+    Gateway, GatewayConfig, GatewayError, GatewayEvent, Html5, OpenSession, PROTOCOL_BINARY,
+    PROTOCOL_V1, Target,
 };
 pub use source::IpNet;
 pub use registry::{

@@ -34,6 +34,8 @@ pub fn new_token() -> (String, TokenHash) {
 pub enum Kind {
     Vnc,
     Sol,
+    /// A BMC's own KVM WebSocket (RFB inside; OpenBMC style).
+    Html5,
 }
 
 impl Kind {
@@ -41,6 +43,7 @@ impl Kind {
         match self {
             Kind::Vnc => "vnc",
             Kind::Sol => "sol",
+            Kind::Html5 => "html5",
         }
     }
 }

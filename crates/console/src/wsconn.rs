@@ -1,5 +1,7 @@
 //! The thin async layer over `ws`: the HTTP/1.1 upgrade (an axum
-//! extractor) and a server-side WebSocket on the upgraded connection.
+//! extractor), and a WebSocket end on any byte stream — the server side on
+//! an upgraded connection (`WsSocket`), the client side toward a BMC's KVM
+//! (`crate::html5`).
 //!
 //! Why not axum's WebSocket (tungstenite): it copies every outgoing frame
 //! into its own write buffer and keeps a 128 KiB read buffer per
@@ -14,7 +16,7 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Version, header};
 use axum::response::{IntoResponse, Response};
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::ws::{self, Message, Opcode, Reader, WsError};
 
@@ -132,10 +134,15 @@ impl WsUpgrade {
     }
 }
 
-/// A server-side WebSocket. `recv` is cancel-safe (it may lose the race in
+/// The server side on an upgraded connection.
+pub type WsSocket = WsStream<TokioIo<Upgraded>>;
+
+/// One end of a WebSocket. `recv` is cancel-safe (it may lose the race in
 /// a `select!`); the `send_*` methods are not and run to completion.
-pub struct WsSocket {
-    io: TokioIo<Upgraded>,
+pub struct WsStream<S> {
+    io: S,
+    /// The client side masks what it sends (and expects unmasked frames).
+    client: bool,
     protocol: Option<&'static str>,
     reader: Reader,
     /// Control frames (pongs, the close answer) not yet fully written.
@@ -145,10 +152,32 @@ pub struct WsSocket {
 
 impl WsSocket {
     fn new(io: TokioIo<Upgraded>, protocol: Option<&'static str>, max_message: usize) -> Self {
-        WsSocket {
+        WsStream::with_role(io, false, protocol, max_message)
+    }
+}
+
+/// A fresh masking key (RFC 6455 5.3: unpredictable).
+fn mask_key() -> [u8; 4] {
+    let mut m = [0u8; 4];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut m);
+    m
+}
+
+impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
+    /// The client end on a stream whose handshake is done; `early` holds
+    /// bytes read past the handshake.
+    pub fn client(io: S, early: &[u8], max_message: usize) -> Self {
+        let mut s = WsStream::with_role(io, true, None, max_message);
+        s.reader.feed(early);
+        s
+    }
+
+    fn with_role(io: S, client: bool, protocol: Option<&'static str>, max_message: usize) -> Self {
+        WsStream {
             io,
+            client,
             protocol,
-            reader: Reader::new(true, max_message),
+            reader: Reader::new(!client, max_message),
             pending: Vec::new(),
             close_sent: false,
         }
@@ -156,6 +185,10 @@ impl WsSocket {
 
     pub fn protocol(&self) -> Option<&'static str> {
         self.protocol
+    }
+
+    fn frame(&self, opcode: Opcode, payload: &[u8]) -> Vec<u8> {
+        ws::frame(opcode, self.client.then(mask_key), payload)
     }
 
     /// Writes queued control frames. Cancel-safe: what was written is
@@ -182,26 +215,26 @@ impl WsSocket {
                 Err(e) => {
                     if !self.close_sent {
                         self.close_sent = true;
-                        self.pending.extend_from_slice(&ws::frame(
+                        let f = self.frame(
                             Opcode::Close,
-                            None,
                             &ws::close_payload(e.close_code(), &e.to_string()),
-                        ));
+                        );
+                        self.pending.extend_from_slice(&f);
                         let _ = self.flush_pending().await;
                     }
                     return Some(Err(e));
                 }
                 Ok(Some(Message::Ping(p))) => {
-                    self.pending
-                        .extend_from_slice(&ws::frame(Opcode::Pong, None, &p));
+                    let f = self.frame(Opcode::Pong, &p);
+                    self.pending.extend_from_slice(&f);
                     continue;
                 }
                 Ok(Some(Message::Close(code, reason))) => {
                     if !self.close_sent {
                         self.close_sent = true;
                         let echo = if code == 1005 { Vec::new() } else { code.to_be_bytes().to_vec() };
-                        self.pending
-                            .extend_from_slice(&ws::frame(Opcode::Close, None, &echo));
+                        let f = self.frame(Opcode::Close, &echo);
+                        self.pending.extend_from_slice(&f);
                         let _ = self.flush_pending().await;
                     }
                     return Some(Ok(Message::Close(code, reason)));
@@ -225,6 +258,10 @@ impl WsSocket {
 
     async fn write_frame(&mut self, opcode: Opcode, payload: &[u8]) -> std::io::Result<()> {
         self.flush_pending().await?;
+        if self.client {
+            let f = self.frame(opcode, payload);
+            return self.io.write_all(&f).await;
+        }
         let (h, hl) = ws::header(opcode, None, payload.len());
         if payload.len() <= 4096 {
             // One write for small frames (control messages, serial output).
@@ -250,8 +287,13 @@ impl WsSocket {
     }
 
     /// Sends a binary frame whose payload is `buf[ROOM..]`, writing the
-    /// header into the room in front of it: one write, no copy.
+    /// header into the room in front of it: one write, no copy (server
+    /// side: its frames are not masked).
     pub async fn send_in_place(&mut self, buf: &mut [u8]) -> std::io::Result<()> {
+        if self.client {
+            let payload = buf.get(ROOM..).unwrap_or_default().to_vec();
+            return self.send_binary(&payload).await;
+        }
         self.flush_pending().await?;
         let len = buf.len().saturating_sub(ROOM);
         let (h, hl) = ws::header(Opcode::Binary, None, len);

@@ -14,6 +14,7 @@ mod redfish;
 
 pub use fake::FakeMachines;
 pub use ipmi::{IpmiMachines, ipmi_config};
+pub(crate) use redfish::tls_option;
 pub use limit::BmcLimiter;
 
 #[derive(Debug, thiserror::Error)]

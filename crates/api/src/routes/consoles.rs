@@ -427,6 +427,9 @@ pub async fn open(
         }
         Err(p) => return Err(p),
     };
+    if let Some(instance) = result.get("instance").and_then(|i| i.as_str()) {
+        state.console_holders().opened(session.id, instance);
+    }
     let base = result.get("base").and_then(|b| b.as_str()).unwrap_or("");
     let u = urls(base, &headers, session.id, &token);
     Ok((
@@ -568,6 +571,7 @@ pub async fn kill(
         {
             audit_close(&state, &closed, "killed").await?;
         }
+        state.console_holders().closed(c.id);
     }
     Ok((StatusCode::NO_CONTENT, AuditNote::recorded()))
 }
@@ -689,7 +693,7 @@ pub async fn log(
     ))
 }
 
-async fn audit_close(
+pub(crate) async fn audit_close(
     state: &AppState,
     c: &ConsoleSession,
     reason: &str,
@@ -773,6 +777,7 @@ pub(crate) async fn apply_change(
             {
                 audit_close(state, &c, reason).await?;
             }
+            state.console_holders().closed(session_id);
         }
     }
     Ok(())
