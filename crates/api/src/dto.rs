@@ -283,7 +283,11 @@ pub struct ConsoleIn {
     /// one; null removes it.
     #[serde(default, deserialize_with = "double_option")]
     pub vnc_password: Option<Option<String>>,
-    /// An HTML5 console of the BMC (kept for the desktop/html5 gateway).
+    /// The BMC's own KVM WebSocket (OpenBMC style, RFB inside): a path on
+    /// the BMC (`"/kvm/0"`: wss on the BMC's address, its Redfish port for
+    /// the redfish driver, else 443) or a `wss://` URL. The agent logs in
+    /// with the BMC credentials; certificates as options `insecure_tls` /
+    /// `tls_fingerprint` say.
     pub html5: Option<serde_json::Value>,
     /// A vendor template name (nojava-ipmi-kvm format) for desktop sessions.
     pub template: Option<String>,
@@ -323,8 +327,8 @@ impl ConsoleConfigOut {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConsoleRequest {
-    /// `vnc`, `sol` or `auto` (VNC if the server has a VNC endpoint, else
-    /// SOL if its driver is ipmi).
+    /// `vnc`, `html5`, `sol` or `auto` (VNC if the server has a VNC
+    /// endpoint, else its BMC's HTML5 KVM, else SOL if its driver is ipmi).
     #[serde(default = "auto_kind")]
     pub kind: String,
     /// Called with an HTTP GET when the session closes.

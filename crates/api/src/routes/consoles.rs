@@ -71,6 +71,22 @@ pub(crate) fn console_config(c: &ConsoleIn) -> Result<serde_json::Value, Problem
         ));
     }
     if let Some(h) = &c.html5 {
+        let bad = || {
+            Problem::invalid(
+                "bmc.console.html5",
+                format!(
+                    "{h} is not the BMC's KVM WebSocket: a path on the BMC such as \"/kvm/0\", or a wss:// (ws://, https://) URL"
+                ),
+            )
+        };
+        let text = h.as_str().ok_or_else(bad)?;
+        let ok = text.starts_with('/')
+            || ["wss://", "ws://", "https://", "http://"]
+                .iter()
+                .any(|s| text.starts_with(s) && text.len() > s.len());
+        if !ok || text.len() > 2048 || text.chars().any(char::is_whitespace) {
+            return Err(bad());
+        }
         out.insert("html5".into(), h.clone());
     }
     if let Some(t) = &c.template {
@@ -277,6 +293,11 @@ pub async fn open(
         .and_then(|c| c.config.get("vnc"))
         .and_then(|v| v.as_str())
         .map(str::to_owned);
+    let html5 = console
+        .as_ref()
+        .and_then(|c| c.config.get("html5"))
+        .and_then(|v| v.as_str())
+        .map(str::to_owned);
     let ipmi = BmcDriver::parse(&server.bmc.driver).is_ok_and(|d| d == BmcDriver::Ipmi);
     let kind = match req.kind.as_str() {
         "vnc" if vnc.is_some() => "vnc",
@@ -285,6 +306,16 @@ pub async fn open(
                 "kind",
                 format!(
                     "server `{}` has no VNC console (set bmc.console.vnc)",
+                    server.name
+                ),
+            ));
+        }
+        "html5" if html5.is_some() => "html5",
+        "html5" => {
+            return Err(Problem::invalid(
+                "kind",
+                format!(
+                    "server `{}` has no HTML5 console (set bmc.console.html5, e.g. \"/kvm/0\")",
                     server.name
                 ),
             ));
@@ -300,12 +331,13 @@ pub async fn open(
             ));
         }
         "auto" if vnc.is_some() => "vnc",
+        "auto" if html5.is_some() => "html5",
         "auto" if ipmi => "sol",
         "auto" => {
             return Err(Problem::invalid(
                 "kind",
                 format!(
-                    "server `{}` has no console: no bmc.console.vnc and not the ipmi driver",
+                    "server `{}` has no console: no bmc.console.vnc or html5, and not the ipmi driver",
                     server.name
                 ),
             ));
@@ -313,7 +345,7 @@ pub async fn open(
         other => {
             return Err(Problem::invalid(
                 "kind",
-                format!("unknown console kind `{other}`: use vnc, sol or auto"),
+                format!("unknown console kind `{other}`: use vnc, html5, sol or auto"),
             ));
         }
     };
@@ -387,6 +419,7 @@ pub async fn open(
         },
         "max_sessions": max,
         "vnc": vnc,
+        "html5": html5,
         "allowed_ip": allowed_ip,
     });
     let params = serde_json::json!({
@@ -395,7 +428,8 @@ pub async fn open(
         "view_only": req.view_only,
         "allowed_ip": allowed_ip,
     });
-    let vnc_password = if kind == "vnc" {
+    // A BMC's KVM may ask for VNC authentication too.
+    let vnc_password = if kind == "vnc" || kind == "html5" {
         state
             .store
             .console_vnc_password(server.id)
