@@ -29,6 +29,8 @@ command -v pip3 >/dev/null || command -v pip >/dev/null || need+=(python3-pip)
 command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 [ -e /usr/lib/ipxe/qemu/efi-e1000.rom ] || need+=(ipxe-qemu)
 command -v chromium >/dev/null || need+=(chromium)
+# the html5 console test: websockify stands in for a BMC's KVM WebSocket
+command -v websockify >/dev/null || need+=(websockify)
 if [ ${#need[@]} -gt 0 ]; then
     say "installing ${need[*]}"
     as_root apt-get update -qq
