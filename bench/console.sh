@@ -244,7 +244,7 @@ kill "$IDLE_PID" 2>/dev/null || true
 wait "$IDLE_PID" 2>/dev/null || true
 
 # websockify: WS_SESSIONS idle connections (each a forked process).
-yes "ws://127.0.0.1:$P_WS/" | head -n "$WS_SESSIONS" >"$WORK/ws-urls"
+for _ in $(seq "$WS_SESSIONS"); do echo "ws://127.0.0.1:$P_WS/"; done >"$WORK/ws-urls"
 WS_BASE=$(pss_tree "$WS_PID")
 "$LOAD" idle --urls "$WORK/ws-urls" --concurrency 8 --seconds 3600 >"$WORK/ws-idle.out" 2>"$WORK/ws-idle.err" &
 WSI_PID=$!
