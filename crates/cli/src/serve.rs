@@ -383,12 +383,7 @@ async fn serve_api(
         startup_ms = started.elapsed().as_millis() as u64,
         "ironrack serving"
     );
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    crate::http::serve(listener, app, shutdown_signal()).await;
     tokio::time::timeout(Duration::from_secs(5), store.close())
         .await
         .ok();
@@ -519,13 +514,7 @@ pub async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
             .with_context(|| format!("--console-listen {addr}"))?;
         tracing::info!(listen = %listener.local_addr()?, "console gateway serving");
         let app: axum::Router = gateway.router();
-        tokio::spawn(async move {
-            // Peer addresses: sessions bound to a browser address check them.
-            let app = app.into_make_service_with_connect_info::<SocketAddr>();
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::error!(error = %e, "console gateway stopped");
-            }
-        });
+        tokio::spawn(crate::http::serve(listener, app, std::future::pending()));
         console_instance = Some(gateway.instance().to_owned());
         agent = agent.with_console(gateway);
     }

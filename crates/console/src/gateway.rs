@@ -28,7 +28,8 @@ use crate::html5::{Html5Target, KvmSocket, WebSession};
 use crate::sollog::{SolHistory, SolLog};
 use crate::source::{IpNet, client_address};
 use crate::ws::{Message, WsError};
-use crate::wsconn::{ROOM, WsSocket, WsUpgrade};
+use crate::splice::Pipe;
+use crate::wsconn::{ForwardError, ROOM, WsSocket, WsUpgrade};
 
 /// The subprotocol with JSON control messages.
 pub const PROTOCOL_V1: &str = "ironrack.console.v1";
@@ -858,15 +859,40 @@ fn return_buffer(b: Vec<u8>) {
     }
 }
 
-/// Forwards what the VNC server has ready, each read as one binary frame
-/// sent from the buffer it was read into. A few reads per call, so the
-/// viewer's input is not starved behind a stream of updates.
+/// Forwards what the VNC server has ready as binary frames: spliced
+/// socket → pipe → socket when the viewer's TCP stream is at hand, else
+/// each read sent from the buffer it was read into. A few frames per
+/// call, so the viewer's input is not starved behind a stream of updates.
 async fn forward_target(
     conn: &mut Conn,
     rd: &tokio::net::tcp::OwnedReadHalf,
     what: &str,
 ) -> Result<(), End> {
     let gone = || End::Fatal(CloseReason::TargetClosed, format!("{what} closed the connection"));
+    if conn.socket.tcp().is_some() {
+        match Pipe::take() {
+            Ok(mut pipe) => {
+                let mut result = Ok(());
+                for _ in 0..4 {
+                    match conn.socket.splice_frame(rd.as_ref(), &mut pipe).await {
+                        Ok(None) => break,
+                        Ok(Some(0)) | Err(ForwardError::Target(_)) => {
+                            result = Err(gone());
+                            break;
+                        }
+                        Ok(Some(_)) => {}
+                        Err(ForwardError::Viewer(_)) => {
+                            result = Err(End::ViewerLeft);
+                            break;
+                        }
+                    }
+                }
+                pipe.give_back();
+                return result;
+            }
+            Err(e) => tracing::warn!(error = %e, "no pipe for splice; copying"),
+        }
+    }
     let mut buf = take_buffer();
     let mut result = Ok(());
     for _ in 0..4 {

@@ -16,6 +16,7 @@ pub mod registry;
 pub mod rfb;
 pub mod html5;
 mod sollog;
+mod splice;
 pub mod source;
 pub mod ws;
 mod wsconn;

@@ -9,6 +9,8 @@
 //! into (`send_in_place`), and an idle connection holds a few KiB.
 
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -16,7 +18,8 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Version, header};
 use axum::response::{IntoResponse, Response};
 use hyper::upgrade::{OnUpgrade, Upgraded};
 use hyper_util::rt::TokioIo;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
 
 use crate::ws::{self, Message, Opcode, Reader, WsError};
 
@@ -111,7 +114,17 @@ impl WsUpgrade {
         let on_upgrade = self.on_upgrade;
         tokio::spawn(async move {
             match on_upgrade.await {
-                Ok(up) => f(WsSocket::new(TokioIo::new(up), protocol, max_message)).await,
+                // The TCP stream itself when the server hands it over
+                // (crates/cli's listener does): readiness and splice.
+                Ok(up) => {
+                    let (io, early) = match up.downcast::<TokioIo<TcpStream>>() {
+                        Ok(parts) => (ConnIo::Tcp(parts.io.into_inner()), parts.read_buf),
+                        Err(up) => (ConnIo::Other(TokioIo::new(up)), Default::default()),
+                    };
+                    let mut s = WsStream::with_role(io, false, protocol, max_message);
+                    s.reader.feed(&early);
+                    f(s).await
+                }
                 Err(e) => tracing::debug!(error = %e, "WebSocket upgrade failed"),
             }
         });
@@ -135,7 +148,61 @@ impl WsUpgrade {
 }
 
 /// The server side on an upgraded connection.
-pub type WsSocket = WsStream<TokioIo<Upgraded>>;
+pub type WsSocket = WsStream<ConnIo>;
+
+/// An upgraded connection: its TCP stream, or hyper's wrapper when the
+/// server did not serve a plain TCP stream.
+pub enum ConnIo {
+    Tcp(TcpStream),
+    Other(TokioIo<Upgraded>),
+}
+
+impl AsyncRead for ConnIo {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            ConnIo::Tcp(t) => Pin::new(t).poll_read(cx, buf),
+            ConnIo::Other(o) => Pin::new(o).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for ConnIo {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        match self.get_mut() {
+            ConnIo::Tcp(t) => Pin::new(t).poll_write(cx, buf),
+            ConnIo::Other(o) => Pin::new(o).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            ConnIo::Tcp(t) => Pin::new(t).poll_flush(cx),
+            ConnIo::Other(o) => Pin::new(o).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        match self.get_mut() {
+            ConnIo::Tcp(t) => Pin::new(t).poll_shutdown(cx),
+            ConnIo::Other(o) => Pin::new(o).poll_shutdown(cx),
+        }
+    }
+}
+
+/// Which side failed while forwarding.
+#[derive(Debug)]
+pub enum ForwardError {
+    Target(std::io::Error),
+    Viewer(std::io::Error),
+}
 
 /// One end of a WebSocket. `recv` is cancel-safe (it may lose the race in
 /// a `select!`); the `send_*` methods are not and run to completion.
@@ -151,8 +218,42 @@ pub struct WsStream<S> {
 }
 
 impl WsSocket {
-    fn new(io: TokioIo<Upgraded>, protocol: Option<&'static str>, max_message: usize) -> Self {
-        WsStream::with_role(io, false, protocol, max_message)
+    /// The TCP stream under this WebSocket, if the server handed it over.
+    pub fn tcp(&self) -> Option<&TcpStream> {
+        match &self.io {
+            ConnIo::Tcp(t) => Some(t),
+            ConnIo::Other(_) => None,
+        }
+    }
+
+    /// Moves what `from` has ready into one binary frame, the payload
+    /// spliced socket → pipe → socket (only the header is written from
+    /// here). `Ok(None)`: nothing was ready; `Ok(Some(0))`: `from` ended.
+    /// On an error the pipe may hold bytes: `Pipe::give_back` drops it.
+    pub async fn splice_frame(
+        &mut self,
+        from: &TcpStream,
+        pipe: &mut crate::splice::Pipe,
+    ) -> Result<Option<usize>, ForwardError> {
+        let n = match pipe.fill(from) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(None),
+            Err(e) => return Err(ForwardError::Target(e)),
+        };
+        if n == 0 {
+            return Ok(Some(0));
+        }
+        self.flush_pending().await.map_err(ForwardError::Viewer)?;
+        let (h, hl) = ws::header(Opcode::Binary, None, n);
+        self.io
+            .write_all(&h[..hl])
+            .await
+            .map_err(ForwardError::Viewer)?;
+        let Some(to) = self.tcp() else {
+            return Err(ForwardError::Viewer(std::io::ErrorKind::Unsupported.into()));
+        };
+        pipe.drain(to).await.map_err(ForwardError::Viewer)?;
+        Ok(Some(n))
     }
 }
 
