@@ -123,7 +123,11 @@ fn html5_url(bmc: &ironrack_bus::BmcTarget, v: &str) -> Result<Url, DriverError>
         } else {
             bmc.address.clone()
         };
-        let port = if bmc.driver == "redfish" { bmc.port } else { 443 };
+        let port = if bmc.driver == "redfish" {
+            bmc.port
+        } else {
+            443
+        };
         format!("wss://{host}:{port}{v}")
     } else {
         v.to_owned()

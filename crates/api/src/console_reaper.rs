@@ -84,7 +84,10 @@ impl ConsoleHolders {
             .iter()
             .filter_map(|(&session, instance)| {
                 let why = match self.instances.get(instance) {
-                    Some(b) if self.current.get(&(b.site.clone(), b.agent.clone())) != Some(instance) => {
+                    Some(b)
+                        if self.current.get(&(b.site.clone(), b.agent.clone()))
+                            != Some(instance) =>
+                    {
                         format!("the agent `{}` of site `{}` restarted", b.agent, b.site)
                     }
                     Some(b) if now.saturating_duration_since(b.last) >= silence => format!(

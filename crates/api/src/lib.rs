@@ -129,9 +129,9 @@ impl AppState {
             config: Arc::new(config),
             limits: Arc::new(limits),
             notices: tokio::sync::broadcast::channel(1024).0,
-            console_holders: Arc::new(std::sync::Mutex::new(
-                console_reaper::ConsoleHolders::new(std::time::Instant::now()),
-            )),
+            console_holders: Arc::new(std::sync::Mutex::new(console_reaper::ConsoleHolders::new(
+                std::time::Instant::now(),
+            ))),
         }
     }
 

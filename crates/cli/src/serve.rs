@@ -503,12 +503,7 @@ pub async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
             None => format!("http://{addr}"),
         };
         let proxies = trusted_proxies(&args.console_trusted_proxy, "--console-trusted-proxy")?;
-        let gateway = console_gateway(
-            base,
-            args.console_log_dir.clone(),
-            proxies,
-            events.clone(),
-        );
+        let gateway = console_gateway(base, args.console_log_dir.clone(), proxies, events.clone());
         let listener = tokio::net::TcpListener::bind(addr)
             .await
             .with_context(|| format!("--console-listen {addr}"))?;

@@ -1079,9 +1079,14 @@ async fn a_session_bound_to_an_address_admits_only_that_browser() {
         .await
         .expect(422);
     assert!(e.to_string().contains("allowed_ip"), "{e}");
-    let c = open_console(&s, &op, srv, json!({"kind": "vnc", "allowed_ip": "192.0.2.10"}))
-        .await
-        .expect(201);
+    let c = open_console(
+        &s,
+        &op,
+        srv,
+        json!({"kind": "vnc", "allowed_ip": "192.0.2.10"}),
+    )
+    .await
+    .expect(201);
     let id = c["id"].as_str().unwrap().to_owned();
     let url = c["ws_url"].as_str().unwrap();
     // The proxy's own address, another browser's, and an entry the browser
@@ -1137,7 +1142,8 @@ async fn sol_output_before_the_first_viewer_is_replayed_to_it() {
         .await
         .expect("upgrade");
     first.until_text("hello").await;
-    let replay = String::from_utf8_lossy(&first.until_bytes(b"boot-line-29\r\n").await).into_owned();
+    let replay =
+        String::from_utf8_lossy(&first.until_bytes(b"boot-line-29\r\n").await).into_owned();
     // In order, and no line twice.
     // (The first may be cut: SOL came up in the middle of it.)
     let lines: Vec<&str> = replay
@@ -1168,7 +1174,12 @@ async fn sol_output_before_the_first_viewer_is_replayed_to_it() {
     second.until_text("hello").await;
     serial.write_all(b"for-both\r\n").await.unwrap();
     let seen = second.until_bytes(b"for-both\r\n").await;
-    assert_eq!(seen, b"for-both\r\n", "{:?}", String::from_utf8_lossy(&seen));
+    assert_eq!(
+        seen,
+        b"for-both\r\n",
+        "{:?}",
+        String::from_utf8_lossy(&seen)
+    );
     // The staff log has the boot too.
     let log = s
         .http
@@ -1180,7 +1191,10 @@ async fn sol_output_before_the_first_viewer_is_replayed_to_it() {
         .text()
         .await
         .unwrap();
-    assert!(log.contains("boot-line-29") && log.contains("for-both"), "{log}");
+    assert!(
+        log.contains("boot-line-29") && log.contains("for-both"),
+        "{log}"
+    );
 }
 
 /// An agent killed with its sessions: when it comes back (a new gateway
@@ -1312,9 +1326,11 @@ impl Websockify {
             .stderr(Stdio::null())
             .spawn()
             .expect("start websockify");
+        // Killed (and waited for) on drop from here on.
+        let w = Websockify { child, port };
         for _ in 0..200 {
             if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(Websockify { child, port });
+                return Some(w);
             }
             std::thread::sleep(Duration::from_millis(25));
         }
@@ -1430,9 +1446,15 @@ async fn openbmc_front(
                         let (session, xsrf) = (format!("sess{n}x9"), format!("xsrf{n}q7"));
                         sessions.lock().unwrap().insert(
                             session.clone(),
-                            BmcSession { xsrf: xsrf.clone(), live: true },
+                            BmcSession {
+                                xsrf: xsrf.clone(),
+                                live: true,
+                            },
                         );
-                        let _ = tx.send(BmcSaw::Login { user: "root".into(), session: session.clone() });
+                        let _ = tx.send(BmcSaw::Login {
+                            user: "root".into(),
+                            session: session.clone(),
+                        });
                         let cookies = format!(
                             "Set-Cookie: XSRF-TOKEN={xsrf}; SameSite=Strict; Secure\r\nSet-Cookie: SESSION={session}; SameSite=Strict; Secure; HttpOnly\r\n"
                         );
@@ -1441,7 +1463,9 @@ async fn openbmc_front(
                             .await;
                     } else {
                         let _ = tx.send(BmcSaw::BadLogin);
-                        let _ = s.write_all(reply("401 Unauthorized", "", "{}").as_bytes()).await;
+                        let _ = s
+                            .write_all(reply("401 Unauthorized", "", "{}").as_bytes())
+                            .await;
                     }
                     return;
                 }
@@ -1455,17 +1479,25 @@ async fn openbmc_front(
                     if known.is_some_and(|x| x == header("x-xsrf-token")) {
                         sessions.lock().unwrap().get_mut(&cookie).unwrap().live = false;
                         let _ = tx.send(BmcSaw::Logout { session: cookie });
-                        let _ = s.write_all(reply("200 OK", "", r#"{"status":"ok"}"#).as_bytes()).await;
+                        let _ = s
+                            .write_all(reply("200 OK", "", r#"{"status":"ok"}"#).as_bytes())
+                            .await;
                     } else {
-                        let _ = s.write_all(reply("401 Unauthorized", "", "{}").as_bytes()).await;
+                        let _ = s
+                            .write_all(reply("401 Unauthorized", "", "{}").as_bytes())
+                            .await;
                     }
                     return;
                 }
                 if request.starts_with("GET /kvm/0 ") {
                     let protocol = header("sec-websocket-protocol");
                     if known.as_deref() != Some(protocol.as_str()) || protocol.is_empty() {
-                        let _ = tx.send(BmcSaw::KvmRefused(format!("cookie {cookie:?} protocol {protocol:?}")));
-                        let _ = s.write_all(reply("401 Unauthorized", "", "{}").as_bytes()).await;
+                        let _ = tx.send(BmcSaw::KvmRefused(format!(
+                            "cookie {cookie:?} protocol {protocol:?}"
+                        )));
+                        let _ = s
+                            .write_all(reply("401 Unauthorized", "", "{}").as_bytes())
+                            .await;
                         return;
                     }
                     // websockify gets the upgrade without our credentials;
@@ -1498,7 +1530,9 @@ async fn openbmc_front(
                     let _ = tokio::io::copy_bidirectional(&mut s, &mut up).await;
                     return;
                 }
-                let _ = s.write_all(reply("404 Not Found", "", "{}").as_bytes()).await;
+                let _ = s
+                    .write_all(reply("404 Not Found", "", "{}").as_bytes())
+                    .await;
             });
         }
     });
@@ -1558,7 +1592,11 @@ async fn html5_kvm_behind_an_openbmc_style_login() {
     let mut v = connect(c["ws_url"].as_str().unwrap(), Some("ironrack.console.v1"))
         .await
         .expect("upgrade");
-    assert_eq!(v.until_text("hello").await["kind"], "vnc", "the page shows RFB");
+    assert_eq!(
+        v.until_text("hello").await["kind"],
+        "vnc",
+        "the page shows RFB"
+    );
     let (w, h, rest) = rfb_client_init(&mut v).await;
     assert_eq!(
         next_saw(&mut saw).await,
@@ -1580,9 +1618,14 @@ async fn html5_kvm_behind_an_openbmc_style_login() {
     v.send(&req).await;
     assert_eq!(v.read_exact(1).await, [0], "a FramebufferUpdate");
     // Closing the console logs out of the BMC.
-    s.call(Method::DELETE, &format!("/api/v1/consoles/{id}"), Some(&op), None)
-        .await
-        .expect(204);
+    s.call(
+        Method::DELETE,
+        &format!("/api/v1/consoles/{id}"),
+        Some(&op),
+        None,
+    )
+    .await
+    .expect(204);
     assert_eq!(v.until_closed().await.0, 4010);
     assert_eq!(next_saw(&mut saw).await, BmcSaw::Logout { session });
 
@@ -1613,7 +1656,13 @@ async fn html5_kvm_behind_an_openbmc_style_login() {
     let e = open_console(&s, &op, srv, json!({"kind": "html5"}))
         .await
         .expect(502);
-    assert!(e["detail"].as_str().unwrap().contains("refused the credentials"), "{e}");
+    assert!(
+        e["detail"]
+            .as_str()
+            .unwrap()
+            .contains("refused the credentials"),
+        "{e}"
+    );
     assert_eq!(next_saw(&mut saw).await, BmcSaw::BadLogin);
     // The BMC password never left the server.
     for body in s.bodies.lock().unwrap().iter() {

@@ -423,11 +423,17 @@ async fn invapi_calls(s: Server) {
         other => panic!("a browser at another address got {other:?}"),
     }
     let session = c["session"].as_str().unwrap().to_owned();
-    assert_eq!(wait_console(&s, &cust, &session, "pending").await["kind"], "vnc");
+    assert_eq!(
+        wait_console(&s, &cust, &session, "pending").await["kind"],
+        "vnc"
+    );
     // Both white_ips were recorded.
     let audit = s.get("/api/v1/audit?limit=200", &admin).await.expect(200);
     for ip in ["127.0.0.1", "192.0.2.10"] {
-        assert!(audit.to_string().contains(&format!("white_ip:{ip}")), "{audit}");
+        assert!(
+            audit.to_string().contains(&format!("white_ip:{ip}")),
+            "{audit}"
+        );
     }
     // Power actions are audited as the API's are, with the caller; polling
     // checks leave nothing.

@@ -44,8 +44,10 @@ fn main() -> Result<(), Error> {
             .ok_or_else(|| format!("{cmd}: --{k} is required").into())
     };
     let num = |k: &str, d: u64| -> Result<u64, Error> {
-        opts.get(k)
-            .map_or(Ok(d), |v| v.parse().map_err(|_| format!("--{k}: `{v}` is not a number").into()))
+        opts.get(k).map_or(Ok(d), |v| {
+            v.parse()
+                .map_err(|_| format!("--{k}: `{v}` is not a number").into())
+        })
     };
     // One thread each: the figures are about the peer in between.
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -54,7 +56,12 @@ fn main() -> Result<(), Error> {
     rt.block_on(async {
         match cmd.as_str() {
             "serve" => {
-                serve(&get("listen")?, num("width", 1024)? as u16, num("height", 768)? as u16).await
+                serve(
+                    &get("listen")?,
+                    num("width", 1024)? as u16,
+                    num("height", 768)? as u16,
+                )
+                .await
             }
             "relay" => relay(&get("listen")?, &get("to")?).await,
             "throughput" => {
@@ -62,7 +69,12 @@ fn main() -> Result<(), Error> {
             }
             "latency" => latency(&get("url")?, num("count", 20_000)? as usize).await,
             "idle" => {
-                idle(&get("urls")?, num("concurrency", 64)? as usize, num("seconds", 3600)?).await
+                idle(
+                    &get("urls")?,
+                    num("concurrency", 64)? as usize,
+                    num("seconds", 3600)?,
+                )
+                .await
             }
             "open" => {
                 open(
@@ -253,7 +265,9 @@ impl Stream {
             };
             let head = String::from_utf8_lossy(&got[..end]).into_owned();
             if !head.starts_with("HTTP/1.1 101") {
-                return Err(format!("upgrade refused: {}", head.lines().next().unwrap_or("")).into());
+                return Err(
+                    format!("upgrade refused: {}", head.lines().next().unwrap_or("")).into(),
+                );
             }
             let rest = got[end..].to_vec();
             s.parse(&rest, true)?;

@@ -19,16 +19,16 @@ use tokio::net::TcpStream;
 use tokio::sync::{OnceCell, broadcast, mpsc, watch};
 use zeroize::Zeroizing;
 
+use crate::html5::{Html5Target, KvmSocket, WebSession};
 use crate::registry::{
     Action, Admission, CloseReason, Kind, NewSession, RedeemError, RegisterError, Registry,
     SessionId, SessionInfo, TokenHash, new_token, token_hash,
 };
 use crate::rfb::{ClientStream, TargetHandshake, ViewerHandshake};
-use crate::html5::{Html5Target, KvmSocket, WebSession};
 use crate::sollog::{SolHistory, SolLog};
 use crate::source::{IpNet, client_address};
-use crate::ws::{Message, WsError};
 use crate::splice::Pipe;
+use crate::ws::{Message, WsError};
 use crate::wsconn::{ForwardError, ROOM, WsSocket, WsUpgrade};
 
 /// The subprotocol with JSON control messages.
@@ -574,7 +574,8 @@ async fn upgrade(
                 ws,
                 v1,
                 StatusCode::FORBIDDEN,
-                "this console session accepts connections only from the address it was opened for".into(),
+                "this console session accepts connections only from the address it was opened for"
+                    .into(),
             );
         }
     }
@@ -588,9 +589,11 @@ async fn upgrade(
         }
         Err(e @ RedeemError::Expired) => return refuse(ws, v1, StatusCode::GONE, e.to_string()),
     };
-    ws.accept(&[PROTOCOL_V1, PROTOCOL_BINARY], MAX_MESSAGE, move |socket| async move {
-        gw.serve(socket, admission).await
-    })
+    ws.accept(
+        &[PROTOCOL_V1, PROTOCOL_BINARY],
+        MAX_MESSAGE,
+        move |socket| async move { gw.serve(socket, admission).await },
+    )
 }
 
 /// INVAPI's console-server route. Here `key` is the console token of a
@@ -868,7 +871,12 @@ async fn forward_target(
     rd: &tokio::net::tcp::OwnedReadHalf,
     what: &str,
 ) -> Result<(), End> {
-    let gone = || End::Fatal(CloseReason::TargetClosed, format!("{what} closed the connection"));
+    let gone = || {
+        End::Fatal(
+            CloseReason::TargetClosed,
+            format!("{what} closed the connection"),
+        )
+    };
     if conn.socket.tcp().is_some() {
         match Pipe::take() {
             Ok(mut pipe) => {
@@ -1006,8 +1014,14 @@ impl Gateway {
             }
         };
         let _ = tcp.set_nodelay(true);
-        self.rfb(conn, rt, Upstream::Tcp(tcp), password, &format!("the VNC server at {addr}"))
-            .await
+        self.rfb(
+            conn,
+            rt,
+            Upstream::Tcp(tcp),
+            password,
+            &format!("the VNC server at {addr}"),
+        )
+        .await
     }
 
     /// A BMC's own KVM WebSocket, with the session's BMC web login.
@@ -1017,8 +1031,14 @@ impl Gateway {
             Err(e) => return End::Fatal(CloseReason::Error, e),
         };
         let password = h.password.as_deref().map(String::as_str);
-        self.rfb(conn, rt, Upstream::Kvm(Box::new(kvm)), password, "the BMC's KVM")
-            .await
+        self.rfb(
+            conn,
+            rt,
+            Upstream::Kvm(Box::new(kvm)),
+            password,
+            "the BMC's KVM",
+        )
+        .await
     }
 
     /// RFB between a viewer and a target: our own handshake with the
@@ -1107,7 +1127,12 @@ impl Gateway {
                 return End::ViewerLeft;
             }
         }
-        let gone = || End::Fatal(CloseReason::TargetClosed, format!("{what} closed the connection"));
+        let gone = || {
+            End::Fatal(
+                CloseReason::TargetClosed,
+                format!("{what} closed the connection"),
+            )
+        };
         // ClientInit: always shared, so a second viewer does not push the
         // first one off the target.
         if up.write_all(&[1]).await.is_err() {

@@ -93,7 +93,11 @@ pub fn upgrade_request(url: &Url, key: &str, web: &WebSession) -> String {
         Some(q) => format!("{}?{q}", url.path()),
         None => url.path().to_owned(),
     };
-    let origin = if url.scheme() == "wss" { "https" } else { "http" };
+    let origin = if url.scheme() == "wss" {
+        "https"
+    } else {
+        "http"
+    };
     format!(
         "GET {path} HTTP/1.1\r\nHost: {authority}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: {}\r\n\
@@ -141,7 +145,11 @@ impl Html5Target {
     /// The BMC's web origin (`https://host:port`).
     fn origin(&self) -> Result<Url, String> {
         let mut u = self.url.clone();
-        let scheme = if self.url.scheme() == "wss" { "https" } else { "http" };
+        let scheme = if self.url.scheme() == "wss" {
+            "https"
+        } else {
+            "http"
+        };
         u.set_scheme(scheme)
             .map_err(|_| format!("cannot derive the BMC's origin from {}", self.url))?;
         u.set_path("/");
@@ -154,10 +162,13 @@ impl Html5Target {
             .timeout(TIMEOUT)
             // The credentials go to the BMC only.
             .redirect(reqwest::redirect::Policy::none());
-        if let Some(tls) = ironrack_redfish::tls::client_config(self.tls).map_err(|e| e.to_string())? {
+        if let Some(tls) =
+            ironrack_redfish::tls::client_config(self.tls).map_err(|e| e.to_string())?
+        {
             b = b.use_preconfigured_tls(tls);
         }
-        b.build().map_err(|e| format!("HTTP client setup: {}", chain(&e)))
+        b.build()
+            .map_err(|e| format!("HTTP client setup: {}", chain(&e)))
     }
 
     /// `POST /login`: a new BMC web session.
@@ -195,7 +206,10 @@ impl Html5Target {
         let r = self
             .http()?
             .post(url)
-            .header(reqwest::header::COOKIE, format!("SESSION={}", web.session.as_str()))
+            .header(
+                reqwest::header::COOKIE,
+                format!("SESSION={}", web.session.as_str()),
+            )
             .header("X-XSRF-TOKEN", web.xsrf.as_str())
             .json(&serde_json::json!({ "data": [] }))
             .send()
@@ -301,7 +315,12 @@ mod tests {
     fn cookies_of_a_login() {
         let w = web();
         assert_eq!((w.session.as_str(), w.xsrf.as_str()), ("s3ss", "x5rf"));
-        for bad in [vec!["SESSION=a"], vec!["XSRF-TOKEN=b"], vec!["SESSION=; x", "XSRF-TOKEN=b"], vec![]] {
+        for bad in [
+            vec!["SESSION=a"],
+            vec!["XSRF-TOKEN=b"],
+            vec!["SESSION=; x", "XSRF-TOKEN=b"],
+            vec![],
+        ] {
             assert!(session_cookies(bad.clone()).is_err(), "{bad:?}");
         }
     }
@@ -310,7 +329,10 @@ mod tests {
     fn the_upgrade_carries_the_cookie_and_the_token_as_subprotocol() {
         let url = Url::parse("wss://10.0.0.5:8443/kvm/0").unwrap();
         let r = upgrade_request(&url, "dGhlIHNhbXBsZSBub25jZQ==", &web());
-        assert!(r.starts_with("GET /kvm/0 HTTP/1.1\r\nHost: 10.0.0.5:8443\r\n"), "{r}");
+        assert!(
+            r.starts_with("GET /kvm/0 HTTP/1.1\r\nHost: 10.0.0.5:8443\r\n"),
+            "{r}"
+        );
         assert!(r.contains("\r\nSec-WebSocket-Protocol: x5rf\r\n"), "{r}");
         assert!(r.contains("\r\nCookie: SESSION=s3ss\r\n"), "{r}");
         assert!(r.contains("\r\nOrigin: https://10.0.0.5:8443\r\n"), "{r}");

@@ -12,12 +12,12 @@
 //! async layer.
 
 pub mod gateway;
+pub mod html5;
 pub mod registry;
 pub mod rfb;
-pub mod html5;
 mod sollog;
-mod splice;
 pub mod source;
+mod splice;
 pub mod ws;
 mod wsconn;
 
@@ -25,8 +25,8 @@ pub use gateway::{
     Gateway, GatewayConfig, GatewayError, GatewayEvent, Html5, OpenSession, PROTOCOL_BINARY,
     PROTOCOL_V1, Target,
 };
-pub use source::IpNet;
 pub use registry::{
     CloseReason, Kind, Limits, NewSession, RegisterError, SessionId, SessionInfo, TokenHash,
     new_token, token_hash,
 };
+pub use source::IpNet;

@@ -618,7 +618,10 @@ mod tests {
             }]
         );
         r.input(1, t0 + 950 * S);
-        assert!(r.tick(t0 + 960 * S).is_empty(), "warned once; input does not help");
+        assert!(
+            r.tick(t0 + 960 * S).is_empty(),
+            "warned once; input does not help"
+        );
         assert_eq!(
             r.tick(t0 + 1000 * S),
             vec![Action::Close {
@@ -634,7 +637,10 @@ mod tests {
         r.connect(2, t0);
         assert!(matches!(
             r.tick(t0 + 840 * S)[..],
-            [Action::Warn { reason: CloseReason::Idle, .. }]
+            [Action::Warn {
+                reason: CloseReason::Idle,
+                ..
+            }]
         ));
         assert!(r.tick(t0 + 899 * S).is_empty());
     }

@@ -125,16 +125,26 @@ mod tests {
         // A browser-sent entry before the proxy's is skipped: right to left,
         // the first untrusted hop.
         assert_eq!(
-            client_address(ip("127.0.0.1"), &["6.6.6.6, 192.0.2.10", "10.1.1.1"], &proxies),
+            client_address(
+                ip("127.0.0.1"),
+                &["6.6.6.6, 192.0.2.10", "10.1.1.1"],
+                &proxies
+            ),
             ip("192.0.2.10")
         );
         // Nothing forwarded, or garbage: the proxy itself.
-        assert_eq!(client_address(ip("127.0.0.1"), &[], &proxies), ip("127.0.0.1"));
+        assert_eq!(
+            client_address(ip("127.0.0.1"), &[], &proxies),
+            ip("127.0.0.1")
+        );
         assert_eq!(
             client_address(ip("127.0.0.1"), &["unknown"], &proxies),
             ip("127.0.0.1")
         );
         // No trusted proxies configured: always the peer.
-        assert_eq!(client_address(ip("127.0.0.1"), &["192.0.2.10"], &[]), ip("127.0.0.1"));
+        assert_eq!(
+            client_address(ip("127.0.0.1"), &["192.0.2.10"], &[]),
+            ip("127.0.0.1")
+        );
     }
 }

@@ -273,7 +273,7 @@ impl Reader {
     }
 
     /// The next whole message, or `None` until more bytes arrive.
-    pub fn next(&mut self) -> Result<Option<Message>, WsError> {
+    pub fn message(&mut self) -> Result<Option<Message>, WsError> {
         loop {
             let Some((h, hl)) = parse_header(&self.buf)? else {
                 return Ok(None);
@@ -377,9 +377,12 @@ mod tests {
         );
         let mut r = Reader::new(true, 1 << 20);
         r.feed(&masked);
-        assert_eq!(r.next(), Ok(Some(Message::Text("Hello".into()))));
+        assert_eq!(r.message(), Ok(Some(Message::Text("Hello".into()))));
         // 256 bytes and 64 KiB: 16- and 64-bit lengths.
-        assert_eq!(&frame(Opcode::Binary, None, &[0; 256])[..4], [0x82, 0x7e, 1, 0]);
+        assert_eq!(
+            &frame(Opcode::Binary, None, &[0; 256])[..4],
+            [0x82, 0x7e, 1, 0]
+        );
         assert_eq!(
             &frame(Opcode::Binary, None, &[0; 65536])[..10],
             [0x82, 0x7f, 0, 0, 0, 0, 0, 1, 0, 0]
@@ -404,7 +407,7 @@ mod tests {
         let mut got = Vec::new();
         for b in bytes {
             r.feed(&[b]);
-            while let Some(msg) = r.next().unwrap() {
+            while let Some(msg) = r.message().unwrap() {
                 got.push(msg);
             }
         }
@@ -422,27 +425,37 @@ mod tests {
             (vec![0x83, 0x80, 0, 0, 0, 0], WsError::Opcode(3)),
             (vec![0x09, 0x80, 0, 0, 0, 0], WsError::BadControl),
             (vec![0x80, 0x80, 0, 0, 0, 0], WsError::StrayContinuation),
-            (vec![0x82, 0xff, 0, 0, 0, 0, 0, 0x10, 0, 0, 1, 2, 3, 4], WsError::TooBig(1 << 20)),
+            (
+                vec![0x82, 0xff, 0, 0, 0, 0, 0, 0x10, 0, 0, 1, 2, 3, 4],
+                WsError::TooBig(1 << 20),
+            ),
             (frame(Opcode::Text, Some([9; 4]), &[0xff]), WsError::NotUtf8),
-            (frame(Opcode::Close, Some([9; 4]), &[3, 0xe8 - 1]), WsError::BadClose),
+            (
+                frame(Opcode::Close, Some([9; 4]), &[3, 0xe8 - 1]),
+                WsError::BadClose,
+            ),
         ];
         for (bytes, want) in cases {
             let mut r = Reader::new(true, 1 << 19);
             r.feed(&bytes);
-            assert_eq!(r.next(), Err(want.clone()), "{bytes:?}");
+            assert_eq!(r.message(), Err(want.clone()), "{bytes:?}");
         }
         let mut r = Reader::new(false, 1 << 20);
         r.feed(&frame(Opcode::Binary, Some([1; 4]), b"x"));
-        assert_eq!(r.next(), Err(WsError::Masked));
+        assert_eq!(r.message(), Err(WsError::Masked));
     }
 
     #[test]
     fn close_frames_and_masking_in_pieces() {
         let mut r = Reader::new(true, 1 << 20);
-        r.feed(&frame(Opcode::Close, Some([5; 4]), &close_payload(4001, "gone")));
+        r.feed(&frame(
+            Opcode::Close,
+            Some([5; 4]),
+            &close_payload(4001, "gone"),
+        ));
         r.feed(&frame(Opcode::Close, Some([5; 4]), &[]));
-        assert_eq!(r.next(), Ok(Some(Message::Close(4001, "gone".into()))));
-        assert_eq!(r.next(), Ok(Some(Message::Close(1005, String::new()))));
+        assert_eq!(r.message(), Ok(Some(Message::Close(4001, "gone".into()))));
+        assert_eq!(r.message(), Ok(Some(Message::Close(1005, String::new()))));
         // A long reason is cut on a character boundary.
         let p = close_payload(1000, &"é".repeat(100));
         assert!(p.len() <= MAX_CONTROL && std::str::from_utf8(&p[2..]).is_ok());
@@ -471,7 +484,7 @@ mod tests {
                 .collect();
             let mut r = Reader::new(seed & 1 == 0, 64);
             r.feed(&bytes);
-            while let Ok(Some(_)) = r.next() {}
+            while let Ok(Some(_)) = r.message() {}
         }
     }
 }

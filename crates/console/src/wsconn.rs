@@ -59,7 +59,8 @@ impl<S: Send + Sync> FromRequestParts<S> for WsUpgrade {
                 "this is a WebSocket endpoint: connect with an HTTP/1.1 GET upgrade",
             ));
         }
-        if !has_token(h, header::CONNECTION, "upgrade") || !has_token(h, header::UPGRADE, "websocket")
+        if !has_token(h, header::CONNECTION, "upgrade")
+            || !has_token(h, header::UPGRADE, "websocket")
         {
             return Err(refusal(
                 StatusCode::UPGRADE_REQUIRED,
@@ -73,7 +74,10 @@ impl<S: Send + Sync> FromRequestParts<S> for WsUpgrade {
             ));
         }
         let key = h.get(header::SEC_WEBSOCKET_KEY).cloned().ok_or_else(|| {
-            refusal(StatusCode::BAD_REQUEST, "the Sec-WebSocket-Key header is missing")
+            refusal(
+                StatusCode::BAD_REQUEST,
+                "the Sec-WebSocket-Key header is missing",
+            )
         })?;
         let offered = h
             .get_all(header::SEC_WEBSOCKET_PROTOCOL)
@@ -312,7 +316,7 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
             if self.flush_pending().await.is_err() {
                 return None;
             }
-            match self.reader.next() {
+            match self.reader.message() {
                 Err(e) => {
                     if !self.close_sent {
                         self.close_sent = true;
@@ -333,7 +337,11 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
                 Ok(Some(Message::Close(code, reason))) => {
                     if !self.close_sent {
                         self.close_sent = true;
-                        let echo = if code == 1005 { Vec::new() } else { code.to_be_bytes().to_vec() };
+                        let echo = if code == 1005 {
+                            Vec::new()
+                        } else {
+                            code.to_be_bytes().to_vec()
+                        };
                         let f = self.frame(Opcode::Close, &echo);
                         self.pending.extend_from_slice(&f);
                         let _ = self.flush_pending().await;
@@ -402,7 +410,9 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
         if let Some(room) = buf.get_mut(start..ROOM) {
             room.copy_from_slice(&h[..hl]);
         }
-        self.io.write_all(buf.get(start..).unwrap_or_default()).await
+        self.io
+            .write_all(buf.get(start..).unwrap_or_default())
+            .await
     }
 
     /// Sends a close frame (once); the caller then drops the socket.

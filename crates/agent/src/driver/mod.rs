@@ -14,8 +14,8 @@ mod redfish;
 
 pub use fake::FakeMachines;
 pub use ipmi::{IpmiMachines, ipmi_config};
-pub(crate) use redfish::tls_option;
 pub use limit::BmcLimiter;
+pub(crate) use redfish::tls_option;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {

@@ -360,12 +360,13 @@ pub async fn open(
             ));
         }
     }
-    let allowed_ip = match req.allowed_ip.as_deref().map(str::trim) {
-        None | Some("") => None,
-        Some(ip) => Some(ip.parse::<std::net::IpAddr>().map_err(|_| {
-            Problem::invalid("allowed_ip", format!("`{ip}` is not an IP address"))
-        })?),
-    };
+    let allowed_ip =
+        match req.allowed_ip.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(ip) => Some(ip.parse::<std::net::IpAddr>().map_err(|_| {
+                Problem::invalid("allowed_ip", format!("`{ip}` is not an IP address"))
+            })?),
+        };
     let max = server
         .bmc
         .options
