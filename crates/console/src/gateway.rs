@@ -880,21 +880,11 @@ async fn forward_target(
     if conn.socket.tcp().is_some() {
         match Pipe::take() {
             Ok(mut pipe) => {
-                let mut result = Ok(());
-                for _ in 0..4 {
-                    match conn.socket.splice_frame(rd.as_ref(), &mut pipe).await {
-                        Ok(None) => break,
-                        Ok(Some(0)) | Err(ForwardError::Target(_)) => {
-                            result = Err(gone());
-                            break;
-                        }
-                        Ok(Some(_)) => {}
-                        Err(ForwardError::Viewer(_)) => {
-                            result = Err(End::ViewerLeft);
-                            break;
-                        }
-                    }
-                }
+                let result = match conn.socket.splice_frames(rd.as_ref(), &mut pipe, 8).await {
+                    Ok(false) => Ok(()),
+                    Ok(true) | Err(ForwardError::Target(_)) => Err(gone()),
+                    Err(ForwardError::Viewer(_)) => Err(End::ViewerLeft),
+                };
                 pipe.give_back();
                 return result;
             }

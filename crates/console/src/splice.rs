@@ -57,6 +57,15 @@ impl Pipe {
         }
     }
 
+    /// Bytes in the pipe.
+    pub fn held(&self) -> usize {
+        self.held
+    }
+
+    pub fn is_full(&self) -> bool {
+        self.held >= self.capacity
+    }
+
     /// Moves what `from` has ready into the pipe: `Ok(0)` at end of
     /// stream, `WouldBlock` when nothing is ready (readiness is cleared).
     pub fn fill(&mut self, from: &TcpStream) -> io::Result<usize> {
@@ -76,30 +85,25 @@ impl Pipe {
         Ok(n)
     }
 
-    /// Moves everything in the pipe to `to`, waiting while its send
-    /// buffer is full.
-    pub async fn drain(&mut self, to: &TcpStream) -> io::Result<()> {
-        while self.held > 0 {
-            to.writable().await?;
-            let moved = to.try_io(Interest::WRITABLE, || {
-                rustix::pipe::splice(
-                    &self.r,
-                    None,
-                    to,
-                    None,
-                    self.held,
-                    SpliceFlags::MOVE | SpliceFlags::NONBLOCK,
-                )
-                .map_err(io::Error::from)
-            });
-            match moved {
-                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
-                Ok(n) => self.held -= n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                Err(e) => return Err(e),
-            }
+    /// Moves up to `max` bytes from the pipe to `to` as far as its send
+    /// buffer takes them: `WouldBlock` when it takes none.
+    pub fn drain(&mut self, to: &TcpStream, max: usize) -> io::Result<usize> {
+        let n = to.try_io(Interest::WRITABLE, || {
+            rustix::pipe::splice(
+                &self.r,
+                None,
+                to,
+                None,
+                max.min(self.held),
+                SpliceFlags::MOVE | SpliceFlags::NONBLOCK,
+            )
+            .map_err(io::Error::from)
+        })?;
+        if n == 0 && max > 0 {
+            return Err(io::ErrorKind::WriteZero.into());
         }
-        Ok(())
+        self.held -= n;
+        Ok(n)
     }
 }
 
@@ -136,7 +140,14 @@ mod tests {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
                 Err(e) => panic!("{e}"),
             }
-            p.drain(&to).await.unwrap();
+            while p.held() > 0 {
+                to.writable().await.unwrap();
+                match p.drain(&to, usize::MAX) {
+                    Ok(_) => {}
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) => panic!("{e}"),
+                }
+            }
         }
         assert_eq!(reader.await.unwrap(), data);
         p.give_back();

@@ -230,34 +230,69 @@ impl WsSocket {
         }
     }
 
-    /// Moves what `from` has ready into one binary frame, the payload
-    /// spliced socket → pipe → socket (only the header is written from
-    /// here). `Ok(None)`: nothing was ready; `Ok(Some(0))`: `from` ended.
-    /// On an error the pipe may hold bytes: `Pipe::give_back` drops it.
-    pub async fn splice_frame(
+    /// Forwards what `from` has ready as binary frames whose payloads are
+    /// spliced socket → pipe → socket (only headers are written from
+    /// here). While a frame drains toward the viewer the pipe keeps
+    /// filling from `from`, for the next frame, so neither side waits for
+    /// the other; after `frames` frames it stops filling and returns with
+    /// the pipe empty. `Ok(true)`: `from` ended. On an error the pipe may
+    /// hold bytes (`Pipe::give_back` then drops it).
+    pub async fn splice_frames(
         &mut self,
         from: &TcpStream,
         pipe: &mut crate::splice::Pipe,
-    ) -> Result<Option<usize>, ForwardError> {
-        let n = match pipe.fill(from) {
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(None),
-            Err(e) => return Err(ForwardError::Target(e)),
-        };
-        if n == 0 {
-            return Ok(Some(0));
+        frames: usize,
+    ) -> Result<bool, ForwardError> {
+        use std::io::ErrorKind::WouldBlock;
+        let mut ended = false;
+        let mut sent = 0;
+        loop {
+            if pipe.held() == 0 {
+                if ended || sent >= frames {
+                    return Ok(ended);
+                }
+                match pipe.fill(from) {
+                    Ok(0) => return Ok(true),
+                    Ok(_) => {}
+                    Err(e) if e.kind() == WouldBlock => return Ok(false),
+                    Err(e) => return Err(ForwardError::Target(e)),
+                }
+            }
+            let mut left = pipe.held();
+            self.flush_pending().await.map_err(ForwardError::Viewer)?;
+            let (h, hl) = ws::header(Opcode::Binary, None, left);
+            self.io
+                .write_all(&h[..hl])
+                .await
+                .map_err(ForwardError::Viewer)?;
+            sent += 1;
+            let Some(to) = self.tcp() else {
+                return Err(ForwardError::Viewer(std::io::ErrorKind::Unsupported.into()));
+            };
+            while left > 0 {
+                let more = !ended && sent < frames && !pipe.is_full();
+                tokio::select! {
+                    biased;
+                    w = to.writable() => {
+                        w.map_err(ForwardError::Viewer)?;
+                        match pipe.drain(to, left) {
+                            Ok(n) => left -= n,
+                            Err(e) if e.kind() == WouldBlock => {}
+                            Err(e) => return Err(ForwardError::Viewer(e)),
+                        }
+                    }
+                    r = from.readable(), if more => {
+                        r.map_err(ForwardError::Target)?;
+                        match pipe.fill(from) {
+                            Ok(0) => ended = true,
+                            Ok(_) => {}
+                            Err(e) if e.kind() == WouldBlock => {}
+                            Err(e) => return Err(ForwardError::Target(e)),
+                        }
+                    }
+                }
+            }
         }
-        self.flush_pending().await.map_err(ForwardError::Viewer)?;
-        let (h, hl) = ws::header(Opcode::Binary, None, n);
-        self.io
-            .write_all(&h[..hl])
-            .await
-            .map_err(ForwardError::Viewer)?;
-        let Some(to) = self.tcp() else {
-            return Err(ForwardError::Viewer(std::io::ErrorKind::Unsupported.into()));
-        };
-        pipe.drain(to).await.map_err(ForwardError::Viewer)?;
-        Ok(Some(n))
     }
 }
 
