@@ -107,6 +107,24 @@ impl Pipe {
     }
 }
 
+/// Sends a frame header with MSG_MORE: the kernel holds it until the
+/// payload spliced after it, so both leave in one segment (TCP_NODELAY
+/// would otherwise send the header alone, and the viewer wakes twice).
+pub async fn send_more(to: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        to.writable().await?;
+        let sent = to.try_io(Interest::WRITABLE, || {
+            rustix::net::send(to, bytes, rustix::net::SendFlags::MORE).map_err(io::Error::from)
+        });
+        match sent {
+            Ok(n) => bytes = bytes.get(n..).unwrap_or_default(),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -260,15 +260,14 @@ impl WsSocket {
             }
             let mut left = pipe.held();
             self.flush_pending().await.map_err(ForwardError::Viewer)?;
-            let (h, hl) = ws::header(Opcode::Binary, None, left);
-            self.io
-                .write_all(&h[..hl])
-                .await
-                .map_err(ForwardError::Viewer)?;
-            sent += 1;
             let Some(to) = self.tcp() else {
                 return Err(ForwardError::Viewer(std::io::ErrorKind::Unsupported.into()));
             };
+            let (h, hl) = ws::header(Opcode::Binary, None, left);
+            crate::splice::send_more(to, &h[..hl])
+                .await
+                .map_err(ForwardError::Viewer)?;
+            sent += 1;
             while left > 0 {
                 let more = !ended && sent < frames && !pipe.is_full();
                 tokio::select! {
