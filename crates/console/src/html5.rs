@@ -57,6 +57,8 @@ impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
 pub type KvmSocket = WsStream<Box<dyn Io>>;
 
+impl crate::wsconn::Stream for Box<dyn Io> {}
+
 /// The web session in a login answer's `Set-Cookie` values.
 pub fn session_cookies<'a>(
     set_cookie: impl IntoIterator<Item = &'a str>,

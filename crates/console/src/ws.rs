@@ -265,7 +265,8 @@ impl Reader {
         &mut self.buf
     }
 
-    /// Gives back memory held while idle (a large message came through).
+    /// Gives back the buffer's memory when it holds nothing (beyond
+    /// `keep` bytes of capacity).
     pub fn shrink(&mut self, keep: usize) {
         if self.buf.is_empty() && self.partial.is_none() && self.buf.capacity() > keep {
             self.buf = Vec::new();

@@ -224,10 +224,7 @@ pub struct WsStream<S> {
 impl WsSocket {
     /// The TCP stream under this WebSocket, if the server handed it over.
     pub fn tcp(&self) -> Option<&TcpStream> {
-        match &self.io {
-            ConnIo::Tcp(t) => Some(t),
-            ConnIo::Other(_) => None,
-        }
+        self.io.tcp()
     }
 
     /// Forwards what `from` has ready as binary frames whose payloads are
@@ -302,7 +299,24 @@ fn mask_key() -> [u8; 4] {
     m
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
+/// A stream that may be a plain TCP stream (then readiness can be awaited
+/// without a buffer).
+pub trait Stream: AsyncRead + AsyncWrite + Unpin {
+    fn tcp(&self) -> Option<&TcpStream> {
+        None
+    }
+}
+
+impl Stream for ConnIo {
+    fn tcp(&self) -> Option<&TcpStream> {
+        match self {
+            ConnIo::Tcp(t) => Some(t),
+            ConnIo::Other(_) => None,
+        }
+    }
+}
+
+impl<S: Stream> WsStream<S> {
     /// The client end on a stream whose handshake is done; `early` holds
     /// bytes read past the handshake.
     pub fn client(io: S, early: &[u8], max_message: usize) -> Self {
@@ -383,10 +397,26 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsStream<S> {
                     return Some(Ok(Message::Close(code, reason)));
                 }
                 Ok(Some(m)) => {
-                    self.reader.shrink(READ_CHUNK);
+                    self.reader.shrink(0);
                     return Some(Ok(m));
                 }
                 Ok(None) => {}
+            }
+            // With nothing buffered, a TCP stream is waited on without a
+            // buffer: an idle viewer holds none.
+            if let Some(t) = self.io.tcp().filter(|_| self.reader.buffer().is_empty()) {
+                if t.readable().await.is_err() {
+                    return None;
+                }
+                let buf = self.reader.buffer();
+                buf.reserve(READ_CHUNK);
+                match t.try_read_buf(buf) {
+                    Ok(0) => return None,
+                    Ok(_) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                    Err(_) => return None,
+                }
+                continue;
             }
             let buf = self.reader.buffer();
             if buf.capacity() - buf.len() < READ_CHUNK / 4 {
