@@ -46,6 +46,8 @@ command -v openbox >/dev/null || need+=(openbox)
 command -v firefox-esr >/dev/null || need+=(firefox-esr)
 command -v javaws >/dev/null || need+=(icedtea-netx)
 command -v javac >/dev/null || need+=(default-jdk-headless)
+# the html5 console test: websockify stands in for a BMC's KVM WebSocket
+command -v websockify >/dev/null || need+=(websockify)
 if [ ${#need[@]} -gt 0 ]; then
     say "installing ${need[*]}"
     as_root apt-get update -qq

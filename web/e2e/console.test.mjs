@@ -128,9 +128,10 @@ describe("VNC console", () => {
 });
 
 describe("idle timeout and token expiry", () => {
-  let vm, short;
+  let vm, short, capped;
   after(async () => {
     await short?.stop();
+    await capped?.stop();
     await vm?.stop();
   });
 
@@ -171,6 +172,28 @@ describe("idle timeout and token expiry", () => {
     await waitForState(expired, "closed");
     assert.match((await status(expired)).text, /used or expired/);
     await expired.close();
+  });
+
+  test("the page warns before the maximum duration (input does not postpone it), then the session closes", async () => {
+    // Sessions last 10 s here, warned 6 s ahead; the idle timeout stays far away.
+    capped = await startIronrack({ config: 'console_max_duration = "10s"\nconsole_idle_warning = "6s"\n' });
+    const api3 = await new Api(capped.base).adminWithPin();
+    const server = await api3.createServer("maxdur-e2e", { driver: "fake", address: "127.0.0.1", console: { vnc: vm.vnc, vnc_password: "idle-e2e" } });
+    const con = await api3.openConsole(server.id, "vnc");
+    const page = await openConsolePage(browser.context, absolute(capped.base, con.url));
+    await waitForState(page, "connected");
+    await page.waitForSelector("#max-banner:not([hidden])", { timeout: 30000 });
+    const countdown = Number(await page.textContent("#max-countdown"));
+    assert.ok(countdown > 0 && countdown <= 6, `countdown ${countdown}`);
+    assert.equal(await page.isVisible("#idle-banner"), false, "not an idle warning");
+    // Typing is input, but the maximum duration does not move.
+    await page.click("#screen");
+    await page.keyboard.type("abc");
+    assert.equal(await page.isVisible("#max-banner"), true);
+    await waitForState(page, "closed");
+    assert.equal((await status(page)).text, "closed: the maximum session duration was reached");
+    assert.equal(await page.isVisible("#max-banner"), false);
+    await page.close();
   });
 });
 

@@ -8,9 +8,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ironrack_bus::{ConsoleChange, Event, EventSender, TaskRequest, VNC_PASSWORD};
+use ironrack_console::html5::{Html5Target, Url};
 use ironrack_console::{
-    DesktopHandle, Gateway, GatewayError, GatewayEvent, Kind, Limits, NewSession, OpenSession,
-    Target,
+    DesktopHandle, Gateway, GatewayError, GatewayEvent, Html5, Kind, Limits, NewSession,
+    OpenSession, Target,
 };
 use ironrack_desktop::{Desktop, Desktops, StartRequest};
 use serde::Deserialize;
@@ -18,7 +19,7 @@ use tokio::sync::mpsc;
 use zeroize::Zeroizing;
 
 use crate::DriverError;
-use crate::driver::ipmi_config;
+use crate::driver::{ipmi_config, tls_option};
 
 /// Parameters of `console.open`.
 #[derive(Deserialize)]
@@ -41,6 +42,13 @@ struct OpenParams {
     template: Option<String>,
     web: Option<String>,
     resolution: Option<String>,
+    /// The BMC's KVM WebSocket: a path on the BMC (`/kvm/0`) or a URL
+    /// (kind `html5`).
+    #[serde(default)]
+    html5: Option<String>,
+    /// Only a browser at this address may connect.
+    #[serde(default)]
+    allowed_ip: Option<std::net::IpAddr>,
 }
 
 /// What a site runs consoles with.
@@ -133,6 +141,37 @@ pub(crate) async fn run(
     }
 }
 
+/// Where a BMC's KVM WebSocket is: a path is on the BMC's own address
+/// (HTTPS, the Redfish port for the redfish driver, else 443), a URL is
+/// taken as it is (`https` means `wss`).
+fn html5_url(bmc: &ironrack_bus::BmcTarget, v: &str) -> Result<Url, DriverError> {
+    let bad = |why: String| DriverError::BadRequest(format!("bmc.console.html5 `{v}`: {why}"));
+    let text = if v.starts_with('/') {
+        let host = if bmc.address.contains(':') {
+            format!("[{}]", bmc.address)
+        } else {
+            bmc.address.clone()
+        };
+        let port = if bmc.driver == "redfish" {
+            bmc.port
+        } else {
+            443
+        };
+        format!("wss://{host}:{port}{v}")
+    } else {
+        v.to_owned()
+    };
+    let mut url = Url::parse(&text).map_err(|e| bad(e.to_string()))?;
+    let scheme = match url.scheme() {
+        "https" | "wss" => "wss",
+        "http" | "ws" => "ws",
+        other => return Err(bad(format!("scheme {other}: use wss:// (or ws://)"))),
+    };
+    url.set_scheme(scheme)
+        .map_err(|_| bad("cannot use it as a WebSocket URL".into()))?;
+    Ok(url)
+}
+
 async fn open(
     gw: &Gateway,
     desktops: Option<&Arc<Desktops>>,
@@ -140,6 +179,12 @@ async fn open(
 ) -> Result<serde_json::Value, DriverError> {
     let p: OpenParams = serde_json::from_value(task.params.clone())
         .map_err(|e| DriverError::BadRequest(format!("console.open task: {e}")))?;
+    // A secret of the target (sealed across a broker), never an option.
+    let vnc_password = || {
+        task.bmc
+            .plain_secret(VNC_PASSWORD)
+            .map(|s| Zeroizing::new(s.to_owned()))
+    };
     let target = match p.kind {
         Kind::Vnc => {
             let addr = p.vnc.clone().ok_or_else(|| {
@@ -154,6 +199,34 @@ async fn open(
         }
         Kind::Sol => Target::Sol(ipmi_config(&task.bmc)?),
         Kind::Desktop => start_desktop(desktops, task, &p).await?,
+        Kind::Html5 => {
+            let at = p.html5.as_deref().ok_or_else(|| {
+                DriverError::BadRequest("console.open: kind html5 without bmc.console.html5".into())
+            })?;
+            let target = Html5Target {
+                url: html5_url(&task.bmc, at)?,
+                username: task.bmc.username.clone(),
+                password: Zeroizing::new(
+                    task.bmc
+                        .plain_password()
+                        .ok_or_else(|| {
+                            DriverError::BadRequest(
+                                "an HTML5 console logs in to the BMC: it needs the BMC password"
+                                    .into(),
+                            )
+                        })?
+                        .to_owned(),
+                ),
+                tls: tls_option(&task.bmc)?,
+            };
+            // Logged in now: a refusal is the API's answer, not the viewer's.
+            let web = target.login().await.map_err(DriverError::Bmc)?;
+            Target::Html5(Box::new(Html5 {
+                target,
+                web,
+                password: vnc_password(),
+            }))
+        }
     };
     let session = NewSession {
         id: p.session_id,
@@ -170,9 +243,14 @@ async fn open(
         session,
         close_url: p.close_url,
         target,
+        allowed_ip: p.allowed_ip,
     })
     .map_err(gateway_error)?;
-    Ok(serde_json::json!({ "session_id": p.session_id, "base": gw.public_base() }))
+    Ok(serde_json::json!({
+        "session_id": p.session_id,
+        "base": gw.public_base(),
+        "instance": gw.instance(),
+    }))
 }
 
 /// Puts the gateway's reports on the bus until the gateway is gone.

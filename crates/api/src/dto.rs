@@ -347,7 +347,11 @@ pub struct ConsoleIn {
     /// one; null removes it.
     #[serde(default, deserialize_with = "double_option")]
     pub vnc_password: Option<Option<String>>,
-    /// An HTML5 console of the BMC (kept for the desktop/html5 gateway).
+    /// The BMC's own KVM WebSocket (OpenBMC style, RFB inside): a path on
+    /// the BMC (`"/kvm/0"`: wss on the BMC's address, its Redfish port for
+    /// the redfish driver, else 443) or a `wss://` URL. The agent logs in
+    /// with the BMC credentials; certificates as options `insecure_tls` /
+    /// `tls_fingerprint` say.
     pub html5: Option<serde_json::Value>,
     /// A vendor template name (nojava-ipmi-kvm format) for desktop sessions.
     pub template: Option<String>,
@@ -397,9 +401,9 @@ impl ConsoleConfigOut {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConsoleRequest {
-    /// `vnc`, `desktop`, `sol` or `auto`: the first the server has of VNC
-    /// (a VNC endpoint), desktop (a template in `bmc.console`), and SOL
-    /// (the ipmi driver).
+    /// `vnc`, `html5`, `desktop`, `sol` or `auto`: the first the server has
+    /// of VNC (a VNC endpoint), its BMC's HTML5 KVM, desktop (a template in
+    /// `bmc.console`), and SOL (the ipmi driver).
     #[serde(default = "auto_kind")]
     pub kind: String,
     /// A desktop session's screen, `WIDTHxHEIGHT[xDEPTH]` (e.g.
@@ -411,6 +415,9 @@ pub struct ConsoleRequest {
     pub view_only: bool,
     /// The PIN, if not sent as `X-Ironrack-Pin`.
     pub pin: Option<String>,
+    /// Only a browser at this IP address may connect (checked by the
+    /// gateway; behind a reverse proxy see `console_trusted_proxies`).
+    pub allowed_ip: Option<String>,
 }
 
 fn auto_kind() -> String {

@@ -11,6 +11,7 @@
 
 mod audit;
 mod auth;
+mod console_reaper;
 mod dto;
 mod events;
 mod idempotency;
@@ -32,6 +33,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 
 pub use auth::hash_password;
+pub use console_reaper::run_console_reaper;
 pub use poller::{PowerPollConfig, run_power_poller};
 pub use problem::Problem;
 
@@ -106,6 +108,8 @@ pub struct AppState {
     notices: tokio::sync::broadcast::Sender<events::Notice>,
     /// Site agents' public keys, for sealing secrets (broker only).
     site_keys: Arc<sealing::SiteKeys>,
+    /// Which agent process holds each console session.
+    console_holders: Arc<std::sync::Mutex<console_reaper::ConsoleHolders>>,
 }
 
 struct Limits {
@@ -129,7 +133,18 @@ impl AppState {
             limits: Arc::new(limits),
             notices: tokio::sync::broadcast::channel(1024).0,
             site_keys: Arc::default(),
+            console_holders: Arc::new(std::sync::Mutex::new(console_reaper::ConsoleHolders::new(
+                std::time::Instant::now(),
+            ))),
         }
+    }
+
+    pub(crate) fn console_holders(
+        &self,
+    ) -> std::sync::MutexGuard<'_, console_reaper::ConsoleHolders> {
+        self.console_holders
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 }
 
@@ -380,10 +395,16 @@ async fn apply_event(state: &AppState, event: &Event) -> Result<(), ironrack_sto
             agent,
             version,
             key,
+            console_instance,
         } => {
             store
                 .agent_heartbeat(site, agent, version, key.as_deref())
                 .await?;
+            if let Some(i) = console_instance {
+                state
+                    .console_holders()
+                    .heartbeat(site, agent, i, std::time::Instant::now());
+            }
             None
         }
     };

@@ -160,6 +160,11 @@ pub enum Event {
         /// Fingerprint of the agent's key (absent from older agents).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         key: Option<String>,
+        /// Its console gateway's instance (new each process start; absent
+        /// without a gateway): the controller closes the sessions of an
+        /// instance that was replaced or went silent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        console_instance: Option<String>,
     },
 }
 

@@ -289,6 +289,7 @@ async fn events_travel_between_buses() {
             agent: "a1".into(),
             version: "0.1.0".into(),
             key: Some(agent_key().public().fingerprint().to_owned()),
+            console_instance: Some("c0ffee".into()),
         },
     ];
     let sender = agent.event_sender();

@@ -1,6 +1,7 @@
 //! `ironrack`: the server processes (`serve`) and the API client commands.
 
 mod client;
+mod http;
 mod ipmi_cmd;
 mod lab;
 mod serve;

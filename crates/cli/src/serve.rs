@@ -148,6 +148,9 @@ struct FileConfig {
     console_reconnect_grace: Option<String>,
     /// Public base URL of the console gateway (default: the API's origin).
     console_url: Option<String>,
+    /// Reverse proxies (addresses or CIDR blocks) whose X-Forwarded-For
+    /// names the browser, for console sessions bound to an address.
+    console_trusted_proxies: Option<Vec<String>>,
 }
 
 /// How often server power states are polled unless configured.
@@ -165,6 +168,14 @@ struct Settings {
     /// `None`: no power polling.
     power_poll: Option<Duration>,
     console_url: String,
+    console_trusted_proxies: Vec<ironrack_console::IpNet>,
+}
+
+/// Parses `console_trusted_proxies` entries.
+fn trusted_proxies(list: &[String], key: &str) -> anyhow::Result<Vec<ironrack_console::IpNet>> {
+    list.iter()
+        .map(|s| s.parse().map_err(|e: String| anyhow::anyhow!("{key}: {e}")))
+        .collect()
 }
 
 fn settings(args: &ServeArgs) -> anyhow::Result<Settings> {
@@ -270,6 +281,10 @@ fn settings(args: &ServeArgs) -> anyhow::Result<Settings> {
         database_url,
         api,
         console_url: file.console_url.unwrap_or_default(),
+        console_trusted_proxies: trusted_proxies(
+            file.console_trusted_proxies.as_deref().unwrap_or_default(),
+            "console_trusted_proxies",
+        )?,
     })
 }
 
@@ -422,6 +437,11 @@ pub struct AgentArgs {
     console_log_dir: PathBuf,
     #[command(flatten)]
     desktop: DesktopArgs,
+    /// A reverse proxy (address or CIDR block) in front of the console
+    /// gateway whose X-Forwarded-For names the browser; repeat or separate
+    /// with commas.
+    #[arg(long, env = "IRONRACK_CONSOLE_TRUSTED_PROXIES", value_delimiter = ',')]
+    console_trusted_proxy: Vec<String>,
 }
 
 fn init_logs(filter: &str) -> anyhow::Result<()> {
@@ -473,12 +493,7 @@ async fn serve_api(
         startup_ms = started.elapsed().as_millis() as u64,
         "ironrack serving"
     );
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    crate::http::serve(listener, app, shutdown_signal()).await;
     tokio::time::timeout(Duration::from_secs(5), store.close())
         .await
         .ok();
@@ -510,6 +525,7 @@ pub async fn run(cmd: ServeCmd) -> anyhow::Result<()> {
     let gateway = console_gateway(
         s.console_url.clone(),
         s.data_dir.join("console-logs"),
+        s.console_trusted_proxies.clone(),
         bus.event_sender(),
     );
     let mut agent = Agent::new(s.site.clone(), Drivers::default(), bus.event_sender())
@@ -541,6 +557,7 @@ pub async fn run(cmd: ServeCmd) -> anyhow::Result<()> {
 fn console_gateway(
     public_base: String,
     log_dir: PathBuf,
+    trusted_proxies: Vec<ironrack_console::IpNet>,
     events: ironrack_bus::EventSender,
 ) -> ironrack_console::Gateway {
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
@@ -550,6 +567,7 @@ fn console_gateway(
             public_base: public_base.trim_end_matches('/').to_owned(),
             log_dir,
             log_limit: 1 << 20,
+            trusted_proxies,
         },
         tx,
     )
@@ -569,6 +587,8 @@ pub async fn run_controller(args: ControllerArgs) -> anyhow::Result<()> {
         .context("consuming agents' events")?;
     let state = AppState::new(store, Arc::new(bus), s.api.clone());
     tokio::spawn(ironrack_api::apply_events(state.clone(), events));
+    // Sessions of agents that died are closed (in `serve` they die with us).
+    tokio::spawn(ironrack_api::run_console_reaper(state.clone()));
     if let Some(interval) = s.power_poll {
         // Only sites with a live agent: polls must not pile up in the
         // queue of a site whose agent is down.
@@ -626,11 +646,33 @@ pub async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
         .context("consuming the site's tasks")?;
     let name = args.name.clone().unwrap_or_else(host_name);
     let events = bus.event_sender();
+    let mut agent = Agent::new(site.clone(), Drivers::default(), events.clone())
+        .with_poll_limit(args.poll_concurrency);
+    let key_fingerprint = key.public().fingerprint().to_owned();
+    agent = agent.with_key(key);
+    let mut console_instance = None;
+    if let Some(addr) = args.console_listen {
+        let base = match &args.console_url {
+            Some(u) => u.clone(),
+            None => format!("http://{addr}"),
+        };
+        let proxies = trusted_proxies(&args.console_trusted_proxy, "--console-trusted-proxy")?;
+        let gateway = console_gateway(base, args.console_log_dir.clone(), proxies, events.clone());
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("--console-listen {addr}"))?;
+        tracing::info!(listen = %listener.local_addr()?, "console gateway serving");
+        let app: axum::Router = gateway.router();
+        tokio::spawn(crate::http::serve(listener, app, std::future::pending()));
+        console_instance = Some(gateway.instance().to_owned());
+        agent = agent.with_console(gateway);
+    }
     let heartbeat = Event::Heartbeat {
         site: site.clone(),
         agent: name.clone(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
-        key: Some(key.public().fingerprint().to_owned()),
+        key: Some(key_fingerprint),
+        console_instance,
     };
     let beats = events.clone();
     tokio::spawn(async move {
@@ -641,27 +683,6 @@ pub async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
             tokio::time::sleep(HEARTBEAT).await;
         }
     });
-    let mut agent = Agent::new(site.clone(), Drivers::default(), events.clone())
-        .with_poll_limit(args.poll_concurrency)
-        .with_key(key);
-    if let Some(addr) = args.console_listen {
-        let base = match &args.console_url {
-            Some(u) => u.clone(),
-            None => format!("http://{addr}"),
-        };
-        let gateway = console_gateway(base, args.console_log_dir.clone(), events.clone());
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .with_context(|| format!("--console-listen {addr}"))?;
-        tracing::info!(listen = %listener.local_addr()?, "console gateway serving");
-        let app: axum::Router = gateway.router();
-        tokio::spawn(async move {
-            if let Err(e) = axum::serve(listener, app).await {
-                tracing::error!(error = %e, "console gateway stopped");
-            }
-        });
-        agent = agent.with_console(gateway);
-    }
     let desktops = args
         .desktop
         .desktops(PathBuf::from("ironrack-agent-data/desktop"))?;

@@ -41,10 +41,22 @@ struct Viewer {
 
 /// Connects; `Err(status)` if the gateway refused the upgrade.
 async fn connect(ws_url: &str, protocol: Option<&str>) -> Result<Viewer, u16> {
+    connect_with(ws_url, protocol, &[]).await
+}
+
+/// `connect` with more request headers.
+async fn connect_with(
+    ws_url: &str,
+    protocol: Option<&str>,
+    headers: &[(&'static str, &str)],
+) -> Result<Viewer, u16> {
     let mut req = ws_url.into_client_request().expect("ws url");
     if let Some(p) = protocol {
         req.headers_mut()
             .insert("Sec-WebSocket-Protocol", p.parse().unwrap());
+    }
+    for (k, v) in headers {
+        req.headers_mut().append(*k, v.parse().unwrap());
     }
     match tokio_tungstenite::connect_async(req).await {
         Ok((ws, resp)) => Ok(Viewer {
@@ -1037,4 +1049,630 @@ async fn tokens_tenants_kinds_and_caps(db: common::Db) {
         .unwrap()
         .replace(&format!("/ws/{id}?"), "/ws/424242?");
     assert_eq!(connect(&wrong, None).await.err(), Some(401));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_bound_to_an_address_admits_only_that_browser() {
+    // What is checked happens at the upgrade: any listener is the target.
+    let target = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let vnc = target.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((c, _)) = target.accept().await {
+            held.push(c);
+        }
+    });
+    // The test plays the reverse proxy at 127.0.0.1.
+    let s = Server::start_with_config(
+        common::Db::Sqlite,
+        "console_trusted_proxies = [\"127.0.0.1\"]\n",
+    )
+    .await;
+    let (admin, op, _) = people(&s).await;
+    let srv = add_server(
+        &s,
+        &admin,
+        "bound1",
+        None,
+        json!({"driver": "fake", "address": "10.0.0.8", "console": {"vnc": vnc}}),
+    )
+    .await;
+    let e = open_console(&s, &op, srv, json!({"kind": "vnc", "allowed_ip": "10.0.0"}))
+        .await
+        .expect(422);
+    assert!(e.to_string().contains("allowed_ip"), "{e}");
+    let c = open_console(
+        &s,
+        &op,
+        srv,
+        json!({"kind": "vnc", "allowed_ip": "192.0.2.10"}),
+    )
+    .await
+    .expect(201);
+    let id = c["id"].as_str().unwrap().to_owned();
+    let url = c["ws_url"].as_str().unwrap();
+    // The proxy's own address, another browser's, and an entry the browser
+    // wrote itself in front of what the proxy saw: all refused.
+    for xff in [None, Some("198.51.100.1"), Some("192.0.2.10, 198.51.100.1")] {
+        let headers: Vec<(&str, &str)> = xff.map(|x| ("X-Forwarded-For", x)).into_iter().collect();
+        assert_eq!(
+            connect_with(url, Some("binary"), &headers).await.err(),
+            Some(403),
+            "X-Forwarded-For {xff:?}"
+        );
+    }
+    let mut refused = connect_with(url, Some("ironrack.console.v1"), &[])
+        .await
+        .expect("v1 clients are told why in a close frame");
+    let (code, reason) = refused.until_closed().await;
+    assert_eq!(code, 4001);
+    assert!(reason.contains("address"), "{reason}");
+    assert_eq!(console_state(&s, &op, &id).await["state"], "pending");
+    // The proxy saw 192.0.2.10: admitted, with the token the refusals left
+    // unused.
+    let _v = connect_with(url, Some("binary"), &[("X-Forwarded-For", "192.0.2.10")])
+        .await
+        .expect("the bound address is admitted");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while console_state(&s, &op, &id).await["state"] != "live" {
+        assert!(tokio::time::Instant::now() < deadline, "never live");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sol_output_before_the_first_viewer_is_replayed_to_it() {
+    let Some((b, mut serial)) = sol_bmc("sol_history_replay").await else {
+        return;
+    };
+    let s = Server::start(common::Db::Sqlite).await;
+    let (admin, op, _) = people(&s).await;
+    let host = add_server(&s, &admin, "hist1", None, ipmi_bmc(&b, json!({}))).await;
+    let c = open_console(&s, &op, host, json!({"kind": "sol"}))
+        .await
+        .expect(201);
+    let id = c["id"].as_str().unwrap().to_owned();
+    // Nobody has connected yet, and the machine writes (its boot).
+    for i in 0..30 {
+        serial
+            .write_all(format!("boot-line-{i:02}\r\n").as_bytes())
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut first = connect(c["ws_url"].as_str().unwrap(), Some("ironrack.console.v1"))
+        .await
+        .expect("upgrade");
+    first.until_text("hello").await;
+    let replay =
+        String::from_utf8_lossy(&first.until_bytes(b"boot-line-29\r\n").await).into_owned();
+    // In order, and no line twice.
+    // (The first may be cut: SOL came up in the middle of it.)
+    let lines: Vec<&str> = replay
+        .split("\r\n")
+        .filter(|l| l.starts_with("boot-line-"))
+        .collect();
+    let mut sorted = lines.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(lines, sorted, "{replay}");
+    // Then live output.
+    serial.write_all(b"after-join\r\n").await.unwrap();
+    first.until_bytes(b"after-join\r\n").await;
+    // Only the first viewer gets the replay: a later one starts at the
+    // live output.
+    let j = s
+        .call(
+            Method::POST,
+            &format!("/api/v1/consoles/{id}/viewers"),
+            Some(&op),
+            None,
+        )
+        .await
+        .expect(201);
+    let mut second = connect(j["ws_url"].as_str().unwrap(), Some("ironrack.console.v1"))
+        .await
+        .expect("viewer upgrade");
+    second.until_text("hello").await;
+    serial.write_all(b"for-both\r\n").await.unwrap();
+    let seen = second.until_bytes(b"for-both\r\n").await;
+    assert_eq!(
+        seen,
+        b"for-both\r\n",
+        "{:?}",
+        String::from_utf8_lossy(&seen)
+    );
+    // The staff log has the boot too.
+    let log = s
+        .http
+        .get(format!("{}/api/v1/consoles/{id}/log", s.url))
+        .bearer_auth(&op)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        log.contains("boot-line-29") && log.contains("for-both"),
+        "{log}"
+    );
+}
+
+/// An agent killed with its sessions: when it comes back (a new gateway
+/// instance under the same name) the controller marks them closed and
+/// audits the close; a session of the new instance is left alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_of_an_agent_that_died_are_closed_when_it_returns() {
+    let target = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let vnc = target.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((c, _)) = target.accept().await {
+            held.push(c);
+        }
+    });
+    let amqp = std::env::var("IRONRACK_TEST_AMQP")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned());
+    let prefix = format!("ironrack-test-console-reap-{}", std::process::id());
+    let s = Server::start_controller(&amqp, &prefix).await;
+    let admin = s.admin().await;
+    s.post("/api/v1/sites", &admin, json!({"name": "fra"}))
+        .await
+        .expect(201);
+    let op = s.user(&admin, "op", "operator", None).await;
+    let listen = format!(
+        "127.0.0.1:{}",
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    );
+    let start_agent = || {
+        common::AgentProcess::start_with(
+            "fra",
+            &amqp,
+            &prefix,
+            &s.data_dir,
+            "fra-1",
+            &["--console-listen", &listen],
+        )
+    };
+    let agent = start_agent();
+    let id = s
+        .post(
+            "/api/v1/servers",
+            &admin,
+            json!({"name": "fra-host", "site": "fra",
+                   "bmc": {"driver": "fake", "address": "10.0.0.9", "console": {"vnc": vnc}}}),
+        )
+        .await
+        .expect(201)["id"]
+        .as_i64()
+        .unwrap();
+    let c = open_console(&s, &op, id, json!({"kind": "vnc"})).await;
+    if c.status == 504 {
+        panic!("agent did not answer; its log: {}", agent.log_text());
+    }
+    let c = c.expect(201);
+    let cid = c["id"].as_str().unwrap().to_owned();
+    let _v = connect(c["ws_url"].as_str().unwrap(), Some("binary"))
+        .await
+        .expect("upgrade at the agent");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while console_state(&s, &op, &cid).await["state"] != "live" {
+        assert!(tokio::time::Instant::now() < deadline, "never live");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // kill -9: no close event ever comes from it.
+    agent.kill9();
+    let agent = start_agent();
+    let closed = wait_closed(&s, &op, &cid).await;
+    assert_eq!(closed["close_reason"], "agent_lost", "{closed}");
+    assert!(
+        closed["close_detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("`fra-1` of site `fra` restarted")),
+        "{closed}"
+    );
+    let audit = audit_actions(&s, &admin).await;
+    assert!(
+        audit.iter().any(|e| e["action"] == "console.close"
+            && e["object"] == format!("console:{cid}")
+            && e["result"] == "agent_lost"),
+        "{audit:?}"
+    );
+    // The new instance's session lives on through the next sweeps.
+    let c = open_console(&s, &op, id, json!({"kind": "vnc"}))
+        .await
+        .expect(201);
+    let fresh = c["id"].as_str().unwrap().to_owned();
+    let _v2 = connect(c["ws_url"].as_str().unwrap(), Some("binary"))
+        .await
+        .expect("upgrade at the new agent");
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    assert_eq!(console_state(&s, &op, &fresh).await["state"], "live");
+    drop(agent);
+}
+
+// ---------------------------------------------------------------- HTML5 KVM
+
+/// Debian's websockify in front of QEMU's VNC port: the BMC's KVM
+/// WebSocket stand-in (a peer not written here). Killed by PID on drop.
+struct Websockify {
+    child: Child,
+    port: u16,
+}
+
+impl Websockify {
+    fn start(test: &str, target: u16) -> Option<Websockify> {
+        if Command::new("sh")
+            .args(["-c", "command -v websockify"])
+            .output()
+            .map(|o| !o.status.success())
+            .unwrap_or(true)
+        {
+            bmc::skip(test, "websockify not installed");
+            return None;
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new("websockify")
+            .args([format!("127.0.0.1:{port}"), format!("127.0.0.1:{target}")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start websockify");
+        // Killed (and waited for) on drop from here on.
+        let w = Websockify { child, port };
+        for _ in 0..200 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return Some(w);
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        panic!("websockify does not listen on {port}");
+    }
+}
+
+impl Drop for Websockify {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What the test BMC saw.
+#[derive(Debug, PartialEq)]
+enum BmcSaw {
+    Login { user: String, session: String },
+    BadLogin,
+    Kvm { session: String },
+    KvmRefused(String),
+    Logout { session: String },
+}
+
+struct BmcSession {
+    xsrf: String,
+    live: bool,
+}
+
+/// A minimal OpenBMC-style web server over TLS (self-signed): `POST
+/// /login` with `{"data": [user, password]}` sets the SESSION and
+/// XSRF-TOKEN cookies as bmcweb does; `GET /kvm/0` is admitted only with a
+/// live session's cookie and its XSRF token as the subprotocol, then handed
+/// to websockify; `POST /logout` needs the cookie and the X-XSRF-TOKEN
+/// header. Returns its port and certificate fingerprint.
+async fn openbmc_front(
+    websockify: u16,
+) -> (u16, String, tokio::sync::mpsc::UnboundedReceiver<BmcSaw>) {
+    use std::collections::HashMap;
+    use std::sync::{Arc, Mutex};
+    let ck = rcgen::generate_simple_self_signed(vec!["bmc.test".into()]).unwrap();
+    let der = ck.cert.der().clone();
+    let fp = ironrack_redfish::tls::fingerprint(&der);
+    let key = rustls::pki_types::PrivateKeyDer::Pkcs8(ck.signing_key.serialize_der().into());
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![der], key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let sessions: Arc<Mutex<HashMap<String, BmcSession>>> = Arc::default();
+    tokio::spawn(async move {
+        let mut n = 0u32;
+        while let Ok((tcp, _)) = listener.accept().await {
+            n += 1;
+            let (acceptor, tx, sessions) = (acceptor.clone(), tx.clone(), sessions.clone());
+            tokio::spawn(async move {
+                let Ok(mut s) = acceptor.accept(tcp).await else {
+                    return; // a refused certificate is some tests' point
+                };
+                let mut got = Vec::new();
+                let mut buf = [0u8; 4096];
+                let end = loop {
+                    if let Some(i) = got.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i + 4;
+                    }
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(k) => got.extend_from_slice(&buf[..k]),
+                    }
+                };
+                let head = String::from_utf8_lossy(&got[..end]).into_owned();
+                let mut lines = head.split("\r\n");
+                let request = lines.next().unwrap_or_default().to_owned();
+                let headers: Vec<(String, String)> = lines
+                    .filter_map(|l| l.split_once(':'))
+                    .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+                    .collect();
+                let header = |k: &str| {
+                    headers
+                        .iter()
+                        .find(|(h, _)| h == k)
+                        .map(|(_, v)| v.clone())
+                        .unwrap_or_default()
+                };
+                let len: usize = header("content-length").parse().unwrap_or(0);
+                while got.len() < end + len {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(k) => got.extend_from_slice(&buf[..k]),
+                    }
+                }
+                let body = got[end..end + len].to_vec();
+                let cookie = header("cookie")
+                    .split(';')
+                    .find_map(|c| c.trim().strip_prefix("SESSION=").map(str::to_owned))
+                    .unwrap_or_default();
+                let reply = |status: &str, extra: &str, body: &str| {
+                    format!(
+                        "HTTP/1.1 {status}\r\n{extra}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                };
+                if request.starts_with("POST /login ") {
+                    let v: Value = serde_json::from_slice(&body).unwrap_or_default();
+                    if v["data"] == json!(["root", "0penBmc"]) {
+                        let (session, xsrf) = (format!("sess{n}x9"), format!("xsrf{n}q7"));
+                        sessions.lock().unwrap().insert(
+                            session.clone(),
+                            BmcSession {
+                                xsrf: xsrf.clone(),
+                                live: true,
+                            },
+                        );
+                        let _ = tx.send(BmcSaw::Login {
+                            user: "root".into(),
+                            session: session.clone(),
+                        });
+                        let cookies = format!(
+                            "Set-Cookie: XSRF-TOKEN={xsrf}; SameSite=Strict; Secure\r\nSet-Cookie: SESSION={session}; SameSite=Strict; Secure; HttpOnly\r\n"
+                        );
+                        let _ = s
+                            .write_all(reply("200 OK", &cookies, r#"{"status":"ok"}"#).as_bytes())
+                            .await;
+                    } else {
+                        let _ = tx.send(BmcSaw::BadLogin);
+                        let _ = s
+                            .write_all(reply("401 Unauthorized", "", "{}").as_bytes())
+                            .await;
+                    }
+                    return;
+                }
+                let known = sessions
+                    .lock()
+                    .unwrap()
+                    .get(&cookie)
+                    .filter(|b| b.live)
+                    .map(|b| b.xsrf.clone());
+                if request.starts_with("POST /logout ") {
+                    if known.is_some_and(|x| x == header("x-xsrf-token")) {
+                        sessions.lock().unwrap().get_mut(&cookie).unwrap().live = false;
+                        let _ = tx.send(BmcSaw::Logout { session: cookie });
+                        let _ = s
+                            .write_all(reply("200 OK", "", r#"{"status":"ok"}"#).as_bytes())
+                            .await;
+                    } else {
+                        let _ = s
+                            .write_all(reply("401 Unauthorized", "", "{}").as_bytes())
+                            .await;
+                    }
+                    return;
+                }
+                if request.starts_with("GET /kvm/0 ") {
+                    let protocol = header("sec-websocket-protocol");
+                    if known.as_deref() != Some(protocol.as_str()) || protocol.is_empty() {
+                        let _ = tx.send(BmcSaw::KvmRefused(format!(
+                            "cookie {cookie:?} protocol {protocol:?}"
+                        )));
+                        let _ = s
+                            .write_all(reply("401 Unauthorized", "", "{}").as_bytes())
+                            .await;
+                        return;
+                    }
+                    // websockify gets the upgrade without our credentials;
+                    // the answer echoes the token as bmcweb's does.
+                    let fwd: String = head
+                        .split("\r\n")
+                        .filter(|l| {
+                            let l = l.to_ascii_lowercase();
+                            !l.starts_with("cookie:") && !l.starts_with("sec-websocket-protocol:")
+                        })
+                        .map(|l| format!("{l}\r\n"))
+                        .collect::<String>();
+                    let fwd = fwd.trim_end_matches("\r\n").to_owned() + "\r\n\r\n";
+                    let mut up = TcpStream::connect(("127.0.0.1", websockify)).await.unwrap();
+                    up.write_all(fwd.as_bytes()).await.unwrap();
+                    let mut answer = Vec::new();
+                    let aend = loop {
+                        if let Some(i) = answer.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break i + 4;
+                        }
+                        let k = up.read(&mut buf).await.unwrap();
+                        assert!(k > 0, "websockify closed");
+                        answer.extend_from_slice(&buf[..k]);
+                    };
+                    let ahead = String::from_utf8_lossy(&answer[..aend - 2]).into_owned();
+                    let ahead = format!("{ahead}Sec-WebSocket-Protocol: {protocol}\r\n\r\n");
+                    s.write_all(ahead.as_bytes()).await.unwrap();
+                    s.write_all(&answer[aend..]).await.unwrap();
+                    let _ = tx.send(BmcSaw::Kvm { session: cookie });
+                    let _ = tokio::io::copy_bidirectional(&mut s, &mut up).await;
+                    return;
+                }
+                let _ = s
+                    .write_all(reply("404 Not Found", "", "{}").as_bytes())
+                    .await;
+            });
+        }
+    });
+    (port, fp, rx)
+}
+
+async fn next_saw(rx: &mut tokio::sync::mpsc::UnboundedReceiver<BmcSaw>) -> BmcSaw {
+    timeout(WAIT, rx.recv())
+        .await
+        .expect("the test BMC saw nothing")
+        .expect("the test BMC stopped")
+}
+
+/// OpenBMC-style native HTML5 KVM: the agent logs in to the BMC over TLS
+/// (pinned self-signed certificate), the viewer's RFB reaches QEMU through
+/// the BMC's /kvm/0 WebSocket (websockify), and the close logs out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn html5_kvm_behind_an_openbmc_style_login() {
+    let Some(qemu) = Qemu::start("html5_kvm", "kvm-pw") else {
+        return;
+    };
+    let Some(wsify) = Websockify::start("html5_kvm", qemu.port) else {
+        return;
+    };
+    let (bmc_port, fp, mut saw) = openbmc_front(wsify.port).await;
+    let s = Server::start(common::Db::Sqlite).await;
+    let (admin, op, _) = people(&s).await;
+    let e = add_server_reply(
+        &s,
+        &admin,
+        json!({"name": "obmc0", "site": "local", "bmc": {"driver": "fake", "address": "127.0.0.1",
+               "console": {"html5": "kvm/0"}}}),
+    )
+    .await
+    .expect(422);
+    assert!(e.to_string().contains("bmc.console.html5"), "{e}");
+    let srv = add_server(
+        &s,
+        &admin,
+        "obmc1",
+        None,
+        json!({"driver": "fake", "address": "127.0.0.1", "username": "root", "password": "0penBmc",
+               "options": {"tls_fingerprint": fp},
+               "console": {"html5": format!("wss://127.0.0.1:{bmc_port}/kvm/0"), "vnc_password": "kvm-pw"}}),
+    )
+    .await;
+    // auto picks the BMC's KVM for a server without a VNC endpoint.
+    let c = open_console(&s, &op, srv, json!({"kind": "auto"}))
+        .await
+        .expect(201);
+    assert_eq!(c["kind"], "html5");
+    let BmcSaw::Login { user, session } = next_saw(&mut saw).await else {
+        panic!("expected a login");
+    };
+    assert_eq!(user, "root");
+    let id = c["id"].as_str().unwrap().to_owned();
+    let mut v = connect(c["ws_url"].as_str().unwrap(), Some("ironrack.console.v1"))
+        .await
+        .expect("upgrade");
+    assert_eq!(
+        v.until_text("hello").await["kind"],
+        "vnc",
+        "the page shows RFB"
+    );
+    let (w, h, rest) = rfb_client_init(&mut v).await;
+    assert_eq!(
+        next_saw(&mut saw).await,
+        BmcSaw::Kvm {
+            session: session.clone()
+        },
+        "the KVM WebSocket came with the session cookie and its XSRF token"
+    );
+    assert!(w >= 320 && h >= 200, "{w}x{h}");
+    assert!(
+        String::from_utf8_lossy(&rest[16..]).contains("QEMU"),
+        "{:?}",
+        String::from_utf8_lossy(&rest[16..])
+    );
+    // Pixels flow: a full update request gets a FramebufferUpdate.
+    let mut req = vec![3u8, 0, 0, 0, 0, 0];
+    req.extend_from_slice(&w.to_be_bytes());
+    req.extend_from_slice(&h.to_be_bytes());
+    v.send(&req).await;
+    assert_eq!(v.read_exact(1).await, [0], "a FramebufferUpdate");
+    // Closing the console logs out of the BMC.
+    s.call(
+        Method::DELETE,
+        &format!("/api/v1/consoles/{id}"),
+        Some(&op),
+        None,
+    )
+    .await
+    .expect(204);
+    assert_eq!(v.until_closed().await.0, 4010);
+    assert_eq!(next_saw(&mut saw).await, BmcSaw::Logout { session });
+
+    // Another certificate than the pinned one: refused at open, and why.
+    let mut wrong = fp.clone();
+    wrong.replace_range(0..2, if fp.starts_with("00") { "11" } else { "00" });
+    s.call(
+        Method::PATCH,
+        &format!("/api/v1/servers/{srv}"),
+        Some(&admin),
+        Some(json!({"bmc": {"options": {"tls_fingerprint": wrong}}})),
+    )
+    .await
+    .expect(200);
+    let e = open_console(&s, &op, srv, json!({"kind": "html5"}))
+        .await
+        .expect(502);
+    assert!(e["detail"].as_str().unwrap().contains("fingerprint"), "{e}");
+    // Wrong BMC credentials: the BMC's refusal.
+    s.call(
+        Method::PATCH,
+        &format!("/api/v1/servers/{srv}"),
+        Some(&admin),
+        Some(json!({"bmc": {"password": "wrong", "options": {"tls_fingerprint": fp}}})),
+    )
+    .await
+    .expect(200);
+    let e = open_console(&s, &op, srv, json!({"kind": "html5"}))
+        .await
+        .expect(502);
+    assert!(
+        e["detail"]
+            .as_str()
+            .unwrap()
+            .contains("refused the credentials"),
+        "{e}"
+    );
+    assert_eq!(next_saw(&mut saw).await, BmcSaw::BadLogin);
+    // The BMC password never left the server.
+    for body in s.bodies.lock().unwrap().iter() {
+        assert!(!body.contains("0penBmc"), "{body}");
+    }
+    drop((wsify, qemu));
+}
+
+async fn add_server_reply(s: &Server, admin: &str, body: Value) -> common::Reply {
+    s.post("/api/v1/servers", admin, body).await
 }

@@ -301,7 +301,7 @@ async fn invapi_calls(s: Server) {
             ("token", &cust),
             ("id", &id),
             ("pin", PIN),
-            ("white_ip", "192.0.2.10"),
+            ("white_ip", "127.0.0.1"),
         ],
     )
     .await;
@@ -404,9 +404,37 @@ async fn invapi_calls(s: Server) {
         .unwrap();
     assert!(call.starts_with("GET /closed?session=abc "), "{call}");
 
-    // The white_ip was recorded with the session.
+    // white_ip binds the session to that browser address: this test's
+    // 127.0.0.1 is refused (403, the token stays unused).
+    let (st, c) = eq(
+        &s,
+        &[
+            ("action", "novnc"),
+            ("token", &cust),
+            ("id", &id),
+            ("pin", PIN),
+            ("white_ip", "192.0.2.10"),
+        ],
+    )
+    .await;
+    assert_eq!(st, StatusCode::OK, "{c}");
+    match tokio_tungstenite::connect_async(c["ws_url"].as_str().unwrap()).await {
+        Err(tokio_tungstenite::tungstenite::Error::Http(r)) => assert_eq!(r.status(), 403),
+        other => panic!("a browser at another address got {other:?}"),
+    }
+    let session = c["session"].as_str().unwrap().to_owned();
+    assert_eq!(
+        wait_console(&s, &cust, &session, "pending").await["kind"],
+        "vnc"
+    );
+    // Both white_ips were recorded.
     let audit = s.get("/api/v1/audit?limit=200", &admin).await.expect(200);
-    assert!(audit.to_string().contains("white_ip:192.0.2.10"), "{audit}");
+    for ip in ["127.0.0.1", "192.0.2.10"] {
+        assert!(
+            audit.to_string().contains(&format!("white_ip:{ip}")),
+            "{audit}"
+        );
+    }
     // Power actions are audited as the API's are, with the caller; polling
     // checks leave nothing.
     let entries = audit["items"].as_array().unwrap();

@@ -3,13 +3,13 @@
 //! clock that warns and closes idle sessions, and the close URL call.
 
 use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -19,12 +19,17 @@ use tokio::net::TcpStream;
 use tokio::sync::{OnceCell, broadcast, mpsc, watch};
 use zeroize::Zeroizing;
 
+use crate::html5::{Html5Target, KvmSocket, WebSession};
 use crate::registry::{
     Action, Admission, CloseReason, Kind, NewSession, RedeemError, RegisterError, Registry,
     SessionId, SessionInfo, TokenHash, new_token, token_hash,
 };
 use crate::rfb::{ClientStream, TargetHandshake, ViewerHandshake};
-use crate::sollog::SolLog;
+use crate::sollog::{SolHistory, SolLog};
+use crate::source::{IpNet, client_address};
+use crate::splice::Pipe;
+use crate::ws::{Message, WsError};
+use crate::wsconn::{ForwardError, ROOM, WsSocket, WsUpgrade};
 
 /// The subprotocol with JSON control messages.
 pub const PROTOCOL_V1: &str = "ironrack.console.v1";
@@ -32,10 +37,14 @@ pub const PROTOCOL_V1: &str = "ironrack.console.v1";
 pub const PROTOCOL_BINARY: &str = "binary";
 /// WebSocket ping interval, below common reverse-proxy read timeouts.
 const PING_EVERY: Duration = Duration::from_secs(20);
-/// Largest read from the target per frame.
-const CHUNK: usize = 64 * 1024;
+/// Largest read from a VNC target, sent as one frame.
+const CHUNK: usize = 256 * 1024;
+/// Largest message a viewer may send (a pasted clipboard, at most).
+const MAX_MESSAGE: usize = 4 << 20;
 /// Keystrokes queued toward a SOL console.
 const SOL_INPUT_QUEUE: usize = 64;
+/// SOL output kept from the session's open for its first viewer.
+const SOL_HISTORY: usize = 64 * 1024;
 /// SOL output chunks a slow viewer may fall behind before it skips.
 const SOL_FANOUT: usize = 1024;
 /// Status updates from input at most this often.
@@ -51,6 +60,7 @@ pub enum Target {
         password: Option<Zeroizing<String>>,
     },
     Sol(ironrack_ipmi::Config),
+    Html5(Box<Html5>),
     /// A desktop session (crates/desktop) shown by its own x11vnc.
     Desktop {
         /// The BMC's host, for INVAPI's console-server route.
@@ -80,6 +90,7 @@ impl std::fmt::Debug for Target {
                 .debug_tuple("Desktop")
                 .field(&desktop.vnc_socket())
                 .finish(),
+            Target::Html5(h) => f.debug_tuple("Html5").field(&h.target).finish(),
         }
     }
 }
@@ -90,6 +101,8 @@ pub struct OpenSession {
     pub session: NewSession,
     pub close_url: Option<String>,
     pub target: Target,
+    /// Only a browser at this address may connect (INVAPI's `white_ip`).
+    pub allowed_ip: Option<IpAddr>,
 }
 
 /// What the gateway reports, for the agent to put on the bus. Times are
@@ -123,12 +136,17 @@ pub struct GatewayConfig {
     pub log_dir: PathBuf,
     /// Bytes kept per SOL log.
     pub log_limit: u64,
+    /// Reverse proxies whose `X-Forwarded-For` names the browser (for
+    /// sessions bound to an address).
+    pub trusted_proxies: Vec<IpNet>,
 }
 
 #[derive(Debug, Clone)]
 enum Control {
+    /// Closing in `closes_in` for `reason` (idle or maximum duration).
     Warn {
         closes_in: Duration,
+        reason: CloseReason,
     },
     Closed {
         reason: CloseReason,
@@ -145,11 +163,15 @@ enum SolIn {
 
 struct SolHub {
     output: broadcast::Sender<Bytes>,
+    /// Output before the first viewer joined.
+    history: Arc<Mutex<SolHistory>>,
     input: mpsc::Sender<SolIn>,
     stop: watch::Sender<bool>,
 }
 
 struct SolJoined {
+    /// What the console wrote before this (first) viewer joined.
+    replay: Vec<u8>,
     output: broadcast::Receiver<Bytes>,
     input: mpsc::Sender<SolIn>,
 }
@@ -159,6 +181,7 @@ struct Runtime {
     target: Target,
     /// Set at open, or later by INVAPI's console-server route.
     close_url: Mutex<Option<String>>,
+    allowed_ip: Option<IpAddr>,
     control: broadcast::Sender<Control>,
     sol: OnceCell<Result<SolHub, String>>,
     last_status: Mutex<Option<Instant>>,
@@ -170,6 +193,9 @@ struct Shared {
     runtimes: Mutex<HashMap<SessionId, Arc<Runtime>>>,
     events: mpsc::UnboundedSender<GatewayEvent>,
     http: reqwest::Client,
+    /// Random per gateway: tells the controller this process from the
+    /// previous one of the same agent.
+    instance: String,
     /// Instant ↔ wall clock, for event times.
     epoch: (Instant, SystemTime),
 }
@@ -204,6 +230,11 @@ impl Gateway {
                 runtimes: Mutex::new(HashMap::new()),
                 events,
                 http,
+                instance: {
+                    let mut b = [0u8; 8];
+                    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
+                    hex::encode(b)
+                },
                 epoch: (Instant::now(), SystemTime::now()),
             }),
         };
@@ -224,23 +255,53 @@ impl Gateway {
         &self.shared.cfg.public_base
     }
 
+    /// This gateway's instance id (see `Shared::instance`).
+    pub fn instance(&self) -> &str {
+        &self.shared.instance
+    }
+
     /// Registers a pending session; its owner token becomes usable.
     pub fn open(&self, s: OpenSession) -> Result<(), GatewayError> {
         let id = s.session.id;
         let kind = s.session.kind;
         let mut rt = self.runtimes();
-        self.registry().register(s.session, Instant::now())?;
-        rt.insert(
-            id,
-            Arc::new(Runtime {
-                kind,
-                target: s.target,
-                close_url: Mutex::new(s.close_url),
-                control: broadcast::channel(16).0,
-                sol: OnceCell::new(),
-                last_status: Mutex::new(None),
-            }),
-        );
+        if let Err(e) = self.registry().register(s.session, Instant::now()) {
+            drop(rt);
+            // The BMC web session the agent opened for it is not needed.
+            if let Target::Html5(h) = s.target {
+                tokio::spawn(async move {
+                    if let Err(e) = h.target.logout(&h.web).await {
+                        tracing::warn!(error = %e, "BMC logout failed");
+                    }
+                });
+            }
+            return Err(e.into());
+        }
+        let runtime = Arc::new(Runtime {
+            kind,
+            target: s.target,
+            close_url: Mutex::new(s.close_url),
+            allowed_ip: s.allowed_ip.map(|ip| ip.to_canonical()),
+            control: broadcast::channel(16).0,
+            sol: OnceCell::new(),
+            last_status: Mutex::new(None),
+        });
+        rt.insert(id, runtime.clone());
+        drop(rt);
+        // SOL starts now, not with the first viewer: what the machine
+        // writes meanwhile is kept for that viewer.
+        if let Target::Sol(cfg) = &runtime.target {
+            let (gw, cfg) = (self.clone(), cfg.clone());
+            tokio::spawn(async move {
+                let hub = runtime.sol.get_or_init(|| gw.start_sol(id, cfg)).await;
+                // Closed while it started: close() found no hub to stop.
+                if let Ok(h) = hub
+                    && gw.runtime(id).is_none()
+                {
+                    let _ = h.stop.send(true);
+                }
+            });
+        }
         Ok(())
     }
 
@@ -363,9 +424,13 @@ impl Gateway {
         let actions = self.registry().tick(now);
         for a in actions {
             match a {
-                Action::Warn { session, closes_in } => {
+                Action::Warn {
+                    session,
+                    closes_in,
+                    reason,
+                } => {
                     if let Some(rt) = self.runtime(session) {
-                        let _ = rt.control.send(Control::Warn { closes_in });
+                        let _ = rt.control.send(Control::Warn { closes_in, reason });
                     }
                 }
                 Action::Close { session, reason } => {
@@ -394,6 +459,7 @@ impl Gateway {
         if let Target::Desktop { desktop, .. } = &rt.target {
             desktop.stop();
         }
+        logout_later(session, rt.clone());
         self.emit(GatewayEvent::Closed {
             session,
             reason,
@@ -420,12 +486,49 @@ impl Gateway {
     }
 }
 
+/// The connection's peer address and any `X-Forwarded-For` values.
+struct Peer {
+    addr: Option<SocketAddr>,
+    forwarded: Vec<String>,
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Peer {
+            addr: parts
+                .extensions
+                .get::<axum::extract::ConnectInfo<SocketAddr>>()
+                .map(|c| c.0),
+            forwarded: parts
+                .headers
+                .get_all("x-forwarded-for")
+                .iter()
+                .filter_map(|v| v.to_str().ok())
+                .map(str::to_owned)
+                .collect(),
+        })
+    }
+}
+
+impl Peer {
+    /// The browser's address, if the server was started with peer addresses.
+    fn client(&self, trusted: &[IpNet]) -> Option<IpAddr> {
+        let f: Vec<&str> = self.forwarded.iter().map(String::as_str).collect();
+        self.addr.map(|a| client_address(a.ip(), &f, trusted))
+    }
+}
+
 #[derive(Deserialize)]
 struct TokenQuery {
     token: Option<String>,
 }
 
-fn problem(status: StatusCode, detail: &str) -> Response {
+pub(crate) fn problem(status: StatusCode, detail: &str) -> Response {
     let body = serde_json::json!({
         "type": "about:blank",
         "title": status.canonical_reason().unwrap_or(""),
@@ -444,43 +547,28 @@ fn problem(status: StatusCode, detail: &str) -> Response {
 /// behind close code 1006, so a client of our own protocol (the console
 /// page) gets the upgrade and an immediate close 4001 with the reason;
 /// other clients get the HTTP problem.
-fn refuse(ws: WebSocketUpgrade, v1: bool, status: StatusCode, detail: String) -> Response {
+fn refuse(ws: WsUpgrade, v1: bool, status: StatusCode, detail: String) -> Response {
     if !v1 {
         return problem(status, &detail);
     }
-    ws.protocols([PROTOCOL_V1])
-        .on_upgrade(move |mut socket| async move {
-            let mut reason = detail;
-            while reason.len() > 123 {
-                reason.pop();
-            }
-            let _ = socket
-                .send(Message::Close(Some(CloseFrame {
-                    code: 4001,
-                    reason: Utf8Bytes::from(reason),
-                })))
-                .await;
-        })
+    ws.accept(&[PROTOCOL_V1], MAX_MESSAGE, move |mut socket| async move {
+        socket.close(4001, &detail).await;
+    })
 }
 
 async fn upgrade(
     State(gw): State<Gateway>,
     Path(id): Path<String>,
     Query(q): Query<TokenQuery>,
-    headers: axum::http::HeaderMap,
-    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+    peer: Peer,
+    ws: Result<WsUpgrade, Response>,
 ) -> Response {
     // Not an upgrade: say so without spending the token.
     let ws = match ws {
         Ok(ws) => ws,
-        Err(e) => return e.into_response(),
+        Err(e) => return e,
     };
-    let v1 = headers
-        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|p| p.trim() == PROTOCOL_V1);
+    let v1 = ws.offers(PROTOCOL_V1);
     let Ok(session) = id.parse::<SessionId>() else {
         return refuse(
             ws,
@@ -497,6 +585,21 @@ async fn upgrade(
             "the console token is missing: add ?token=<token from POST /api/v1/servers/{id}/console>".into(),
         );
     };
+    // A session bound to an address refuses others without spending the
+    // token: it is still the rightful browser's.
+    if let Some(allowed) = gw.runtime(session).and_then(|rt| rt.allowed_ip) {
+        let from = peer.client(&gw.shared.cfg.trusted_proxies);
+        if from != Some(allowed) {
+            tracing::info!(session, from = ?from, "console connection from another address refused");
+            return refuse(
+                ws,
+                v1,
+                StatusCode::FORBIDDEN,
+                "this console session accepts connections only from the address it was opened for"
+                    .into(),
+            );
+        }
+    }
     let admission = gw
         .registry()
         .redeem(session, &token_hash(&token), Instant::now());
@@ -507,9 +610,11 @@ async fn upgrade(
         }
         Err(e @ RedeemError::Expired) => return refuse(ws, v1, StatusCode::GONE, e.to_string()),
     };
-    ws.protocols([PROTOCOL_V1, PROTOCOL_BINARY])
-        .max_message_size(4 << 20)
-        .on_upgrade(move |socket| async move { gw.serve(socket, admission).await })
+    ws.accept(
+        &[PROTOCOL_V1, PROTOCOL_BINARY],
+        MAX_MESSAGE,
+        move |socket| async move { gw.serve(socket, admission).await },
+    )
 }
 
 /// INVAPI's console-server route. Here `key` is the console token of a
@@ -529,6 +634,13 @@ fn target_host(t: &Target) -> &str {
             .trim_end_matches(']'),
         Target::Sol(c) => &c.host,
         Target::Desktop { bmc_host, .. } => bmc_host,
+        Target::Html5(h) => h
+            .target
+            .url
+            .host_str()
+            .unwrap_or_default()
+            .trim_start_matches('[')
+            .trim_end_matches(']'),
     }
 }
 
@@ -572,6 +684,74 @@ async fn invapi_console(
     }
 }
 
+/// The target side of an RFB bridge.
+enum Upstream {
+    Tcp(TcpStream),
+    Kvm(Box<KvmSocket>),
+    /// A desktop session's x11vnc (crates/desktop).
+    Unix(tokio::net::UnixStream),
+}
+
+impl Upstream {
+    /// Appends the next bytes from the target.
+    async fn read_into(&mut self, buf: &mut Vec<u8>) -> Result<(), String> {
+        match self {
+            Upstream::Tcp(t) => {
+                let mut b = [0u8; 4096];
+                match t.read(&mut b).await {
+                    Ok(0) => Err("closed the connection".into()),
+                    Ok(n) => {
+                        buf.extend_from_slice(b.get(..n).unwrap_or_default());
+                        Ok(())
+                    }
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+            Upstream::Unix(u) => {
+                let mut b = [0u8; 4096];
+                match u.read(&mut b).await {
+                    Ok(0) => Err("closed the connection".into()),
+                    Ok(n) => {
+                        buf.extend_from_slice(b.get(..n).unwrap_or_default());
+                        Ok(())
+                    }
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+            Upstream::Kvm(k) => loop {
+                match k.recv().await {
+                    Some(Ok(Message::Binary(b))) => {
+                        buf.extend_from_slice(&b);
+                        return Ok(());
+                    }
+                    Some(Ok(Message::Close(code, reason))) => {
+                        return Err(format!("closed the WebSocket ({code} {reason})"));
+                    }
+                    Some(Err(e)) => return Err(e.to_string()),
+                    None => return Err("closed the connection".into()),
+                    Some(Ok(_)) => {}
+                }
+            },
+        }
+    }
+
+    async fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
+        match self {
+            Upstream::Tcp(t) => t.write_all(data).await,
+            Upstream::Unix(u) => u.write_all(data).await,
+            Upstream::Kvm(k) => k.send_binary(data).await,
+        }
+    }
+}
+
+/// A native HTML5 KVM target and the BMC web session the agent opened.
+pub struct Html5 {
+    pub target: Html5Target,
+    pub web: WebSession,
+    /// If the KVM's RFB asks for VNC authentication.
+    pub password: Option<Zeroizing<String>>,
+}
+
 /// How a viewer's connection ended.
 enum End {
     /// The viewer left (or broke its own stream); the session goes on.
@@ -583,7 +763,7 @@ enum End {
 }
 
 struct Conn {
-    socket: WebSocket,
+    socket: WsSocket,
     v1: bool,
     admission: Admission,
     control: broadcast::Receiver<Control>,
@@ -601,25 +781,11 @@ enum ViewerEvent {
 
 impl Conn {
     async fn send_json(&mut self, v: serde_json::Value) -> bool {
-        self.socket
-            .send(Message::Text(Utf8Bytes::from(v.to_string())))
-            .await
-            .is_ok()
+        self.socket.send_text(&v.to_string()).await.is_ok()
     }
 
     async fn close_with(&mut self, code: u16, reason: &str) {
-        // Close reasons are limited to 123 bytes.
-        let mut reason = reason.to_owned();
-        while reason.len() > 123 {
-            reason.pop();
-        }
-        let _ = self
-            .socket
-            .send(Message::Close(Some(CloseFrame {
-                code,
-                reason: Utf8Bytes::from(reason),
-            })))
-            .await;
+        self.socket.close(code, reason).await;
     }
 
     async fn closed(&mut self, reason: CloseReason, detail: Option<String>) {
@@ -643,13 +809,15 @@ impl Conn {
     /// A control message for this viewer. Some(end) when it is over.
     async fn on_control(&mut self, c: Result<Control, broadcast::error::RecvError>) -> Option<End> {
         match c {
-            Ok(Control::Warn { closes_in }) => {
+            Ok(Control::Warn { closes_in, reason }) => {
                 if self.v1 {
                     let secs = closes_in.as_secs_f64().ceil() as u64;
-                    self.send_json(
-                        serde_json::json!({"type": "idle_warning", "closes_in_s": secs}),
-                    )
-                    .await;
+                    let kind = match reason {
+                        CloseReason::MaxDuration => "max_duration_warning",
+                        _ => "idle_warning",
+                    };
+                    self.send_json(serde_json::json!({"type": kind, "closes_in_s": secs}))
+                        .await;
                 }
                 None
             }
@@ -665,10 +833,10 @@ impl Conn {
         }
     }
 
-    fn viewer_event(&self, m: Option<Result<Message, axum::Error>>) -> ViewerEvent {
+    fn viewer_event(&self, m: Option<Result<Message, WsError>>) -> ViewerEvent {
         match m {
-            None | Some(Err(_)) | Some(Ok(Message::Close(_))) => ViewerEvent::Gone,
-            Some(Ok(Message::Binary(b))) => ViewerEvent::Data(b),
+            None | Some(Err(_)) | Some(Ok(Message::Close(..))) => ViewerEvent::Gone,
+            Some(Ok(Message::Binary(b))) => ViewerEvent::Data(Bytes::from(b)),
             Some(Ok(Message::Text(t))) if self.v1 => {
                 let v: serde_json::Value = serde_json::from_str(t.as_str()).unwrap_or_default();
                 match v.get("type").and_then(|t| t.as_str()) {
@@ -684,26 +852,113 @@ impl Conn {
                 }
             }
             // Text on the binary protocol: the stream's bytes all the same.
-            Some(Ok(Message::Text(t))) => ViewerEvent::Data(Bytes::from(t.as_str().to_owned())),
+            Some(Ok(Message::Text(t))) => ViewerEvent::Data(Bytes::from(t.into_bytes())),
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => ViewerEvent::Nothing,
         }
     }
 }
 
+/// Logs out of a closed HTML5 session's BMC web session (so the BMC's
+/// session slots do not fill up).
+fn logout_later(session: SessionId, rt: Arc<Runtime>) {
+    if !matches!(rt.target, Target::Html5(_)) {
+        return;
+    }
+    tokio::spawn(async move {
+        if let Target::Html5(h) = &rt.target {
+            match h.target.logout(&h.web).await {
+                Ok(()) => tracing::info!(session, "logged out of the BMC"),
+                Err(e) => tracing::warn!(session, error = %e, "BMC logout failed"),
+            }
+        }
+    });
+}
+
+/// Buffers for the target → viewer path, kept for reuse: a session holds
+/// one only while it forwards.
+static BUFFERS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
+/// Buffers kept for reuse (each `ROOM + CHUNK` bytes).
+const BUFFERS_KEPT: usize = 16;
+
+fn take_buffer() -> Vec<u8> {
+    let mut b = BUFFERS
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .pop()
+        .unwrap_or_else(|| Vec::with_capacity(ROOM + CHUNK));
+    b.clear();
+    b.resize(ROOM, 0);
+    b
+}
+
+fn return_buffer(b: Vec<u8>) {
+    let mut pool = BUFFERS.lock().unwrap_or_else(|p| p.into_inner());
+    if pool.len() < BUFFERS_KEPT {
+        pool.push(b);
+    }
+}
+
+/// Forwards what the VNC server has ready as binary frames: spliced
+/// socket → pipe → socket when the viewer's TCP stream is at hand, else
+/// each read sent from the buffer it was read into. A few frames per
+/// call, so the viewer's input is not starved behind a stream of updates.
+async fn forward_target(
+    conn: &mut Conn,
+    rd: &tokio::net::tcp::OwnedReadHalf,
+    what: &str,
+) -> Result<(), End> {
+    let gone = || {
+        End::Fatal(
+            CloseReason::TargetClosed,
+            format!("{what} closed the connection"),
+        )
+    };
+    if conn.socket.tcp().is_some() {
+        match Pipe::take() {
+            Ok(mut pipe) => {
+                let result = match conn.socket.splice_frames(rd.as_ref(), &mut pipe, 8).await {
+                    Ok(false) => Ok(()),
+                    Ok(true) | Err(ForwardError::Target(_)) => Err(gone()),
+                    Err(ForwardError::Viewer(_)) => Err(End::ViewerLeft),
+                };
+                pipe.give_back();
+                return result;
+            }
+            Err(e) => tracing::warn!(error = %e, "no pipe for splice; copying"),
+        }
+    }
+    let mut buf = take_buffer();
+    let mut result = Ok(());
+    for _ in 0..4 {
+        buf.truncate(ROOM);
+        match rd.try_read_buf(&mut buf) {
+            Ok(0) => {
+                result = Err(gone());
+                break;
+            }
+            Ok(_) => {
+                if conn.socket.send_in_place(&mut buf).await.is_err() {
+                    result = Err(End::ViewerLeft);
+                    break;
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(_) => {
+                result = Err(gone());
+                break;
+            }
+        }
+    }
+    return_buffer(buf);
+    result
+}
+
 impl Gateway {
-    async fn serve(self, socket: WebSocket, admission: Admission) {
+    async fn serve(self, mut socket: WsSocket, admission: Admission) {
         let session = admission.session;
-        let v1 = socket
-            .protocol()
-            .is_some_and(|p| p.as_bytes() == PROTOCOL_V1.as_bytes());
+        let v1 = socket.protocol() == Some(PROTOCOL_V1);
         let Some(rt) = self.runtime(session) else {
-            let mut socket = socket;
-            let _ = socket
-                .send(Message::Close(Some(CloseFrame {
-                    code: 4001,
-                    reason: Utf8Bytes::from_static("the console session has ended"),
-                })))
-                .await;
+            socket.close(4001, "the console session has ended").await;
             return;
         };
         let control = rt.control.subscribe();
@@ -748,6 +1003,12 @@ impl Gateway {
                 }
                 self.desktop(&mut conn, &rt, desktop.vnc_socket()).await
             }
+            Target::Html5(h) => {
+                if v1 {
+                    self.hello(&mut conn, &rt).await;
+                }
+                self.html5(&mut conn, &rt, h).await
+            }
         };
         match end {
             End::ViewerLeft => {
@@ -785,49 +1046,68 @@ impl Gateway {
             }
         };
         let _ = tcp.set_nodelay(true);
-        self.rfb(conn, rt, tcp, addr, password).await
+        self.rfb(
+            conn,
+            rt,
+            Upstream::Tcp(tcp),
+            password,
+            &format!("the VNC server at {addr}"),
+        )
+        .await
+    }
+
+    /// A BMC's own KVM WebSocket, with the session's BMC web login.
+    async fn html5(&self, conn: &mut Conn, rt: &Runtime, h: &Html5) -> End {
+        let kvm = match h.target.connect(&h.web, MAX_MESSAGE).await {
+            Ok(k) => k,
+            Err(e) => return End::Fatal(CloseReason::Error, e),
+        };
+        let password = h.password.as_deref().map(String::as_str);
+        self.rfb(
+            conn,
+            rt,
+            Upstream::Kvm(Box::new(kvm)),
+            password,
+            "the BMC's KVM",
+        )
+        .await
     }
 
     /// A desktop session's x11vnc, on its unix socket (no password: only
     /// root and the session's uid may open it).
     async fn desktop(&self, conn: &mut Conn, rt: &Runtime, socket: &std::path::Path) -> End {
-        let what = socket.display().to_string();
+        let what = format!("the desktop's VNC server at {}", socket.display());
         match tokio::net::UnixStream::connect(socket).await {
-            Ok(s) => self.rfb(conn, rt, s, &what, None).await,
-            Err(e) => End::Fatal(
-                CloseReason::Error,
-                format!("cannot reach the desktop's VNC server at {what}: {e}"),
-            ),
+            Ok(s) => self.rfb(conn, rt, Upstream::Unix(s), None, &what).await,
+            Err(e) => End::Fatal(CloseReason::Error, format!("cannot reach {what}: {e}")),
         }
     }
 
-    /// Bridges a viewer to an RFB server on `tcp`.
-    async fn rfb<S>(
+    /// RFB between a viewer and a target: our own handshake with the
+    /// target, the browser's (3.8, security None), then both streams.
+    async fn rfb(
         &self,
         conn: &mut Conn,
         rt: &Runtime,
-        mut tcp: S,
-        addr: &str,
+        mut up: Upstream,
         password: Option<&str>,
-    ) -> End
-    where
-        S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-    {
+        what: &str,
+    ) -> End {
         let session = conn.admission.session;
         // Our own handshake with the target first: the browser never sees
         // its password, and a refusal is reported before the viewer waits.
         let target = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
             let mut h = TargetHandshake::new(password);
-            let mut buf = vec![0u8; 4096];
+            let mut buf = Vec::new();
             loop {
-                let n = tcp.read(&mut buf).await.map_err(|e| e.to_string())?;
-                if n == 0 {
-                    return Err("the VNC server closed the connection during the handshake".into());
-                }
-                let p = h
-                    .receive(buf.get(..n).unwrap_or_default())
-                    .map_err(|e| e.to_string())?;
-                tcp.write_all(&p.send).await.map_err(|e| e.to_string())?;
+                buf.clear();
+                up.read_into(&mut buf)
+                    .await
+                    .map_err(|e| format!("{what} during the handshake: {e}"))?;
+                let p = h.receive(&buf).map_err(|e| e.to_string())?;
+                up.write_all(&p.send)
+                    .await
+                    .map_err(|e| format!("{what}: {e}"))?;
                 if p.done {
                     return Ok::<_, String>(h.leftover());
                 }
@@ -840,16 +1120,14 @@ impl Gateway {
             Err(_) => {
                 return End::Fatal(
                     CloseReason::Error,
-                    format!("the VNC server at {addr} did not finish its handshake"),
+                    format!("{what} did not finish its handshake"),
                 );
             }
         };
         // Then the browser's side: 3.8, security None.
         if conn
             .socket
-            .send(Message::Binary(Bytes::from_static(
-                ViewerHandshake::greeting(),
-            )))
+            .send_binary(ViewerHandshake::greeting())
             .await
             .is_err()
         {
@@ -867,13 +1145,7 @@ impl Gateway {
                             Ok(p) => (p.send, p.done),
                             Err(e) => return Err(Some(e.to_string())),
                         };
-                        if !send.is_empty()
-                            && conn
-                                .socket
-                                .send(Message::Binary(Bytes::from(send)))
-                                .await
-                                .is_err()
-                        {
+                        if !send.is_empty() && conn.socket.send_binary(&send).await.is_err() {
                             return Err(None);
                         }
                         if done {
@@ -897,78 +1169,153 @@ impl Gateway {
                 return End::ViewerLeft;
             }
         }
+        let gone = || {
+            End::Fatal(
+                CloseReason::TargetClosed,
+                format!("{what} closed the connection"),
+            )
+        };
         // ClientInit: always shared, so a second viewer does not push the
         // first one off the target.
-        if let Err(e) = tcp.write_all(&[1]).await {
-            return End::Fatal(CloseReason::TargetClosed, format!("VNC server: {e}"));
+        if up.write_all(&[1]).await.is_err() {
+            return gone();
         }
-        if !early.is_empty()
-            && conn
-                .socket
-                .send(Message::Binary(Bytes::from(early)))
-                .await
-                .is_err()
-        {
+        if !early.is_empty() && conn.socket.send_binary(&early).await.is_err() {
             return End::ViewerLeft;
         }
         let mut stream = ClientStream::new();
-        let (mut rd, mut wr) = tokio::io::split(tcp);
         let first = v.leftover();
-        if !first.is_empty()
-            && let Err(end) = self
-                .forward_client(conn, rt, &mut stream, &mut wr, &first)
-                .await
-        {
-            return end;
+        if !first.is_empty() {
+            match self.client_bytes(conn, rt, &mut stream, &first).await {
+                Err(end) => return end,
+                Ok(out) if !out.is_empty() && up.write_all(&out).await.is_err() => return gone(),
+                Ok(_) => {}
+            }
         }
-        let mut buf = vec![0u8; CHUNK];
-        loop {
-            tokio::select! {
-                r = rd.read(&mut buf) => match r {
-                    Ok(0) | Err(_) => {
-                        return End::Fatal(CloseReason::TargetClosed, "the VNC server closed the connection".into());
-                    }
-                    Ok(n) => {
-                        let frame = Bytes::copy_from_slice(buf.get(..n).unwrap_or_default());
-                        if conn.socket.send(Message::Binary(frame)).await.is_err() {
-                            return End::ViewerLeft;
+        match up {
+            Upstream::Tcp(tcp) => {
+                let (rd, mut wr) = tcp.into_split();
+                loop {
+                    tokio::select! {
+                        // Readiness first, a buffer only while there is
+                        // data: an idle session holds none.
+                        r = rd.readable() => {
+                            if r.is_err() {
+                                return gone();
+                            }
+                            if let Err(end) = forward_target(conn, &rd, what).await {
+                                return end;
+                            }
+                        },
+                        m = conn.socket.recv() => match conn.viewer_event(m) {
+                            ViewerEvent::Gone => return End::ViewerLeft,
+                            ViewerEvent::Data(b) => match self.client_bytes(conn, rt, &mut stream, &b).await {
+                                Err(end) => return end,
+                                Ok(out) if !out.is_empty() && wr.write_all(&out).await.is_err() => return gone(),
+                                Ok(_) => {}
+                            },
+                            ViewerEvent::Activity if !conn.admission.view_only => self.input(session, rt),
+                            _ => {}
+                        },
+                        c = conn.control.recv() => {
+                            if let Some(end) = conn.on_control(c).await {
+                                return end;
+                            }
                         }
-                    }
-                },
-                m = conn.socket.recv() => match conn.viewer_event(m) {
-                    ViewerEvent::Gone => return End::ViewerLeft,
-                    ViewerEvent::Data(b) => {
-                        if let Err(end) = self.forward_client(conn, rt, &mut stream, &mut wr, &b).await {
-                            return end;
+                        _ = conn.ping.tick() => {
+                            if conn.socket.ping().await.is_err() {
+                                return End::ViewerLeft;
+                            }
                         }
-                    }
-                    ViewerEvent::Activity if !conn.admission.view_only => self.input(session, rt),
-                    _ => {}
-                },
-                c = conn.control.recv() => {
-                    if let Some(end) = conn.on_control(c).await {
-                        return end;
-                    }
-                }
-                _ = conn.ping.tick() => {
-                    if conn.socket.send(Message::Ping(Bytes::new())).await.is_err() {
-                        return End::ViewerLeft;
                     }
                 }
             }
+            Upstream::Unix(unix) => {
+                // A desktop's frames: plain copies (no splice for these).
+                let (mut rd, mut wr) = unix.into_split();
+                let mut b = vec![0u8; 64 * 1024];
+                loop {
+                    tokio::select! {
+                        n = rd.read(&mut b) => match n {
+                            Ok(0) | Err(_) => return gone(),
+                            Ok(n) => {
+                                if conn.socket.send_binary(b.get(..n).unwrap_or_default()).await.is_err() {
+                                    return End::ViewerLeft;
+                                }
+                            }
+                        },
+                        m = conn.socket.recv() => match conn.viewer_event(m) {
+                            ViewerEvent::Gone => return End::ViewerLeft,
+                            ViewerEvent::Data(d) => match self.client_bytes(conn, rt, &mut stream, &d).await {
+                                Err(end) => return end,
+                                Ok(out) if !out.is_empty() && wr.write_all(&out).await.is_err() => return gone(),
+                                Ok(_) => {}
+                            },
+                            ViewerEvent::Activity if !conn.admission.view_only => self.input(session, rt),
+                            _ => {}
+                        },
+                        c = conn.control.recv() => {
+                            if let Some(end) = conn.on_control(c).await {
+                                return end;
+                            }
+                        }
+                        _ = conn.ping.tick() => {
+                            if conn.socket.ping().await.is_err() {
+                                return End::ViewerLeft;
+                            }
+                        }
+                    }
+                }
+            }
+            Upstream::Kvm(mut kvm) => loop {
+                tokio::select! {
+                    m = kvm.recv() => match m {
+                        Some(Ok(Message::Binary(b))) => {
+                            if conn.socket.send_binary(&b).await.is_err() {
+                                return End::ViewerLeft;
+                            }
+                        }
+                        Some(Ok(Message::Close(..))) | Some(Err(_)) | None => return gone(),
+                        Some(Ok(_)) => {}
+                    },
+                    m = conn.socket.recv() => match conn.viewer_event(m) {
+                        ViewerEvent::Gone => {
+                            kvm.close(1000, "viewer left").await;
+                            return End::ViewerLeft;
+                        }
+                        ViewerEvent::Data(b) => match self.client_bytes(conn, rt, &mut stream, &b).await {
+                            Err(end) => return end,
+                            Ok(out) if !out.is_empty() && kvm.send_binary(&out).await.is_err() => return gone(),
+                            Ok(_) => {}
+                        },
+                        ViewerEvent::Activity if !conn.admission.view_only => self.input(session, rt),
+                        _ => {}
+                    },
+                    c = conn.control.recv() => {
+                        if let Some(end) = conn.on_control(c).await {
+                            kvm.close(1000, "console session closed").await;
+                            return end;
+                        }
+                    }
+                    _ = conn.ping.tick() => {
+                        if conn.socket.ping().await.is_err() {
+                            return End::ViewerLeft;
+                        }
+                    }
+                }
+            },
         }
     }
 
-    /// Passes the browser's whole messages to the target, dropping input
-    /// from view-only viewers and noting activity.
-    async fn forward_client<W: tokio::io::AsyncWrite + Unpin>(
+    /// The browser's whole messages, to pass on to the target: input from
+    /// view-only viewers dropped, activity noted.
+    async fn client_bytes(
         &self,
         conn: &mut Conn,
         rt: &Runtime,
         stream: &mut ClientStream,
-        wr: &mut W,
         data: &[u8],
-    ) -> Result<(), End> {
+    ) -> Result<Vec<u8>, End> {
         let msgs = match stream.feed(data) {
             Ok(m) => m,
             Err(e) => {
@@ -991,13 +1338,7 @@ impl Gateway {
         if input {
             self.input(conn.admission.session, rt);
         }
-        if !out.is_empty() && wr.write_all(&out).await.is_err() {
-            return Err(End::Fatal(
-                CloseReason::TargetClosed,
-                "the VNC server closed the connection".into(),
-            ));
-        }
-        Ok(())
+        Ok(out)
     }
 
     async fn hello(&self, conn: &mut Conn, rt: &Runtime) {
@@ -1008,7 +1349,11 @@ impl Gateway {
         let limits = self.registry().limits(session).unwrap_or_default();
         conn.send_json(serde_json::json!({
             "type": "hello",
-            "kind": rt.kind.as_str(),
+            // The stream the page shows: a BMC's KVM is RFB like VNC.
+            "kind": match rt.kind {
+                Kind::Sol => "sol",
+                _ => "vnc",
+            },
             "view_only": view_only,
             "idle_timeout_s": limits.idle_timeout.as_secs(),
             "max_duration_s": limits.max_duration.as_secs(),
@@ -1029,22 +1374,35 @@ impl Gateway {
             .get_or_init(|| self.start_sol(session, cfg.clone()))
             .await;
         match hub {
-            Ok(h) => Ok(SolJoined {
-                output: h.output.subscribe(),
-                input: h.input.clone(),
-            }),
+            Ok(h) => {
+                // Under the history's lock: each chunk is either in the
+                // replay or in this subscription, never both.
+                let mut history = h.history.lock().unwrap_or_else(|p| p.into_inner());
+                Ok(SolJoined {
+                    replay: history.take(),
+                    output: h.output.subscribe(),
+                    input: h.input.clone(),
+                })
+            }
             Err(e) => Err(e.clone()),
         }
     }
 
     async fn sol(&self, conn: &mut Conn, rt: &Runtime, joined: SolJoined) -> End {
         let session = conn.admission.session;
-        let SolJoined { mut output, input } = joined;
+        let SolJoined {
+            replay,
+            mut output,
+            input,
+        } = joined;
+        if !replay.is_empty() && conn.socket.send_binary(&replay).await.is_err() {
+            return End::ViewerLeft;
+        }
         loop {
             tokio::select! {
                 o = output.recv() => match o {
                     Ok(b) => {
-                        if conn.socket.send(Message::Binary(b)).await.is_err() {
+                        if conn.socket.send_binary(&b).await.is_err() {
                             return End::ViewerLeft;
                         }
                     }
@@ -1078,7 +1436,7 @@ impl Gateway {
                     }
                 }
                 _ = conn.ping.tick() => {
-                    if conn.socket.send(Message::Ping(Bytes::new())).await.is_err() {
+                    if conn.socket.ping().await.is_err() {
                         return End::ViewerLeft;
                     }
                 }
@@ -1106,6 +1464,8 @@ impl Gateway {
         let (stop, mut stopped) = watch::channel(false);
         let mut log = SolLog::new(&self.shared.cfg.log_dir, session, self.shared.cfg.log_limit);
         let out = output.clone();
+        let history = Arc::new(Mutex::new(SolHistory::new(SOL_HISTORY)));
+        let kept = history.clone();
         let gw = self.clone();
         tokio::spawn(async move {
             let mut buf = vec![0u8; 4096];
@@ -1118,6 +1478,8 @@ impl Gateway {
                             if let Err(e) = log.append(chunk).await {
                                 tracing::warn!(session, error = %e, "SOL log write failed");
                             }
+                            let mut h = kept.lock().unwrap_or_else(|p| p.into_inner());
+                            h.record(chunk);
                             let _ = out.send(Bytes::copy_from_slice(chunk));
                         }
                     },
@@ -1147,6 +1509,7 @@ impl Gateway {
         });
         Ok(SolHub {
             output,
+            history,
             input,
             stop,
         })

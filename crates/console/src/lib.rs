@@ -7,19 +7,26 @@
 //! public API. The site agent hands it sessions (`Gateway::open`) and
 //! forwards what it reports (`GatewayEvent`).
 //!
-//! Layout: `rfb` and `registry` are sans-IO (byte vectors and an injected
-//! clock in their tests); `gateway` is the thin async layer.
+//! Layout: `rfb`, `ws` and `registry` are sans-IO (byte vectors and an
+//! injected clock in their tests); `gateway` and `wsconn` are the thin
+//! async layer.
 
 pub mod gateway;
+pub mod html5;
 pub mod registry;
 pub mod rfb;
 mod sollog;
+pub mod source;
+mod splice;
+pub mod ws;
+mod wsconn;
 
 pub use gateway::{
-    DesktopHandle, Gateway, GatewayConfig, GatewayError, GatewayEvent, OpenSession,
+    DesktopHandle, Gateway, GatewayConfig, GatewayError, GatewayEvent, Html5, OpenSession,
     PROTOCOL_BINARY, PROTOCOL_V1, Target,
 };
 pub use registry::{
     CloseReason, Kind, Limits, NewSession, RegisterError, SessionId, SessionInfo, TokenHash,
     new_token, token_hash,
 };
+pub use source::IpNet;

@@ -36,6 +36,8 @@ pub enum Kind {
     Sol,
     /// A desktop session (Xvfb + browser or Java viewer) shown over RFB.
     Desktop,
+    /// A BMC's own KVM WebSocket (RFB inside; OpenBMC style).
+    Html5,
 }
 
 impl Kind {
@@ -44,6 +46,7 @@ impl Kind {
             Kind::Vnc => "vnc",
             Kind::Sol => "sol",
             Kind::Desktop => "desktop",
+            Kind::Html5 => "html5",
         }
     }
 }
@@ -58,7 +61,8 @@ pub struct Limits {
     /// Close after this long without input.
     #[serde(with = "millis")]
     pub idle_timeout: Duration,
-    /// Warn this long before the idle close.
+    /// Warn this long before the idle close, and before the maximum
+    /// duration's.
     #[serde(with = "millis")]
     pub idle_warning: Duration,
     /// Close after this long whatever happens.
@@ -181,9 +185,12 @@ pub struct Admission {
 /// What the clock made due.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
+    /// The session closes in `closes_in` for `reason` (idle, or its
+    /// maximum duration) unless input comes (idle only).
     Warn {
         session: SessionId,
         closes_in: Duration,
+        reason: CloseReason,
     },
     Close {
         session: SessionId,
@@ -213,6 +220,7 @@ struct Entry {
     opened: Option<Instant>,
     last_input: Option<Instant>,
     warned: bool,
+    max_warned: bool,
     viewers: usize,
     empty_since: Option<Instant>,
 }
@@ -294,6 +302,7 @@ impl Registry {
                 opened: None,
                 last_input: None,
                 warned: false,
+                max_warned: false,
                 viewers: 0,
                 empty_since: None,
             },
@@ -390,8 +399,9 @@ impl Registry {
         }
     }
 
-    /// Warnings and closes due at `now`; each warning is given once per idle
-    /// stretch. Expired unused tokens are forgotten.
+    /// Warnings and closes due at `now`; an idle warning is given once per
+    /// idle stretch, the maximum duration's once, and only the warning of
+    /// whichever close comes first. Expired unused tokens are forgotten.
     pub fn tick(&mut self, now: Instant) -> Vec<Action> {
         self.tokens.retain(|_, t| t.expires.is_none_or(|e| now < e));
         let mut out = Vec::new();
@@ -408,7 +418,8 @@ impl Registry {
                 continue;
             };
             let idle_at = e.idle_from() + l.idle_timeout;
-            if now >= opened + l.max_duration {
+            let max_at = opened + l.max_duration;
+            if now >= max_at {
                 out.push(Action::Close {
                     session: id,
                     reason: CloseReason::MaxDuration,
@@ -423,11 +434,21 @@ impl Registry {
                     session: id,
                     reason: CloseReason::Disconnected,
                 });
-            } else if !e.warned && now + l.idle_warning >= idle_at {
-                e.warned = true;
+            } else if idle_at < max_at {
+                if !e.warned && now + l.idle_warning >= idle_at {
+                    e.warned = true;
+                    out.push(Action::Warn {
+                        session: id,
+                        closes_in: idle_at.saturating_duration_since(now),
+                        reason: CloseReason::Idle,
+                    });
+                }
+            } else if !e.max_warned && now + l.idle_warning >= max_at {
+                e.max_warned = true;
                 out.push(Action::Warn {
                     session: id,
-                    closes_in: idle_at.saturating_duration_since(now),
+                    closes_in: max_at.saturating_duration_since(now),
+                    reason: CloseReason::MaxDuration,
                 });
             }
         }
@@ -559,7 +580,8 @@ mod tests {
             r.tick(t0 + 840 * S),
             vec![Action::Warn {
                 session: 1,
-                closes_in: 60 * S
+                closes_in: 60 * S,
+                reason: CloseReason::Idle,
             }]
         );
         assert!(r.tick(t0 + 841 * S).is_empty(), "warned once");
@@ -577,6 +599,53 @@ mod tests {
         );
         assert!(r.remove(1).is_some());
         assert!(r.tick(t0 + 1751 * S).is_empty());
+    }
+
+    #[test]
+    fn the_maximum_duration_is_warned_once_whatever_the_input() {
+        let t0 = Instant::now();
+        let mut r = Registry::new();
+        let mut s = session(1, "tok", "b");
+        s.limits.max_duration = 1000 * S;
+        r.register(s, t0).unwrap();
+        r.connect(1, t0);
+        // Input keeps the idle close (900 s after it) beyond the maximum.
+        r.input(1, t0 + 800 * S);
+        assert!(r.tick(t0 + 939 * S).is_empty());
+        assert_eq!(
+            r.tick(t0 + 940 * S),
+            vec![Action::Warn {
+                session: 1,
+                closes_in: 60 * S,
+                reason: CloseReason::MaxDuration,
+            }]
+        );
+        r.input(1, t0 + 950 * S);
+        assert!(
+            r.tick(t0 + 960 * S).is_empty(),
+            "warned once; input does not help"
+        );
+        assert_eq!(
+            r.tick(t0 + 1000 * S),
+            vec![Action::Close {
+                session: 1,
+                reason: CloseReason::MaxDuration
+            }]
+        );
+        // Idle before the maximum: only the idle warning.
+        let mut r = Registry::new();
+        let mut s = session(2, "tok2", "b");
+        s.limits.max_duration = 1000 * S;
+        r.register(s, t0).unwrap();
+        r.connect(2, t0);
+        assert!(matches!(
+            r.tick(t0 + 840 * S)[..],
+            [Action::Warn {
+                reason: CloseReason::Idle,
+                ..
+            }]
+        ));
+        assert!(r.tick(t0 + 899 * S).is_empty());
     }
 
     #[test]

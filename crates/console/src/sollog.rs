@@ -77,6 +77,48 @@ impl SolLog {
     }
 }
 
+/// SOL output from the session's open until its first viewer joins, the
+/// newest `limit` bytes of it, replayed to that viewer (as ipmi_sim's
+/// `history=` keeps a serial port's). Plain state; the gateway locks it
+/// around each chunk's fan-out so no chunk is both replayed and sent live.
+#[derive(Debug)]
+pub struct SolHistory {
+    buf: std::collections::VecDeque<u8>,
+    limit: usize,
+    taken: bool,
+}
+
+impl SolHistory {
+    pub fn new(limit: usize) -> SolHistory {
+        SolHistory {
+            buf: std::collections::VecDeque::new(),
+            limit,
+            taken: false,
+        }
+    }
+
+    /// Keeps output while no viewer has taken the history.
+    pub fn record(&mut self, chunk: &[u8]) {
+        if self.taken {
+            return;
+        }
+        self.buf.extend(chunk);
+        if self.buf.len() > self.limit {
+            self.buf.drain(..self.buf.len() - self.limit);
+            // Start on a character: drop a cut UTF-8 sequence's tail.
+            while self.buf.front().is_some_and(|b| b & 0xc0 == 0x80) {
+                self.buf.pop_front();
+            }
+        }
+    }
+
+    /// The history, once; afterwards nothing is kept.
+    pub fn take(&mut self) -> Vec<u8> {
+        self.taken = true;
+        std::mem::take(&mut self.buf).into()
+    }
+}
+
 async fn read_last(path: &Path, n: u64) -> std::io::Result<Vec<u8>> {
     let mut f = tokio::fs::File::open(path).await?;
     let len = f.metadata().await?.len();
@@ -90,6 +132,22 @@ async fn read_last(path: &Path, n: u64) -> std::io::Result<Vec<u8>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn history_keeps_the_newest_bytes_until_taken_once() {
+        let mut h = SolHistory::new(8);
+        h.record(b"0123");
+        h.record(b"456789");
+        // The newest 8 bytes.
+        let mut h2 = SolHistory::new(8);
+        h2.record("ab€".as_bytes()); // € is 3 bytes: a b e2 82 ac
+        h2.record(b"cdefgh");
+        // 11 bytes, newest 8 start inside "€": the cut tail is dropped.
+        assert_eq!(h2.take(), b"cdefgh");
+        assert_eq!(h.take(), b"23456789");
+        h.record(b"later");
+        assert!(h.take().is_empty(), "only the first viewer gets a replay");
+    }
 
     #[tokio::test]
     async fn the_log_is_bounded_and_keeps_the_latest_output() {

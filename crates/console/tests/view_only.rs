@@ -89,6 +89,7 @@ async fn a_view_only_viewers_input_never_reaches_the_target() {
             public_base: String::new(),
             log_dir: dir,
             log_limit: 1 << 20,
+            trusted_proxies: Vec::new(),
         },
         events,
     );
@@ -106,6 +107,7 @@ async fn a_view_only_viewers_input_never_reaches_the_target() {
             token_hash: owner_hash,
         },
         close_url: None,
+        allowed_ip: None,
         target: Target::Vnc {
             addr: target,
             password: None,

@@ -138,9 +138,29 @@ pub fn client_config(tls: Tls) -> Result<Option<rustls::ClientConfig>, Error> {
     Ok(Some(config))
 }
 
+/// A rustls configuration for any `Tls`, `Verify` with the Web PKI roots
+/// reqwest uses: for connections reqwest does not make (a BMC's KVM
+/// WebSocket).
+pub fn rustls_config(tls: Tls) -> Result<rustls::ClientConfig, Error> {
+    if let Some(c) = client_config(tls)? {
+        return Ok(c);
+    }
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(
+        rustls::ClientConfig::builder_with_provider(provider as Arc<CryptoProvider>)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| Error::Invalid(format!("TLS setup: {e}")))?
+            .with_root_certificates(roots)
+            .with_no_client_auth(),
+    )
+}
+
 /// The pin mismatch behind a failed request, if that is why it failed.
 /// (`io::Error` hides its inner error from `source()`, so look inside.)
-pub(crate) fn find_pin_mismatch(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+pub fn find_pin_mismatch(e: &(dyn std::error::Error + 'static)) -> Option<String> {
     let mut cur = Some(e);
     while let Some(mut err) = cur {
         cur = err.source();

@@ -18,6 +18,7 @@ describe("parseServerMessage", () => {
 
   it("reads idle_warning and closed", () => {
     expect(parseServerMessage('{"type":"idle_warning","closes_in_s":60}')).toEqual({ type: "idle_warning", closes_in_s: 60 });
+    expect(parseServerMessage('{"type":"max_duration_warning","closes_in_s":42}')).toEqual({ type: "max_duration_warning", closes_in_s: 42 });
     expect(parseServerMessage('{"type":"closed","reason":"killed","detail":"by alice"}')).toEqual({
       type: "closed",
       reason: "killed",
@@ -44,6 +45,7 @@ describe("parseServerMessage", () => {
       /"view_only" must be a boolean/,
     );
     expect(() => parseServerMessage('{"type":"idle_warning","closes_in_s":"60"}')).toThrow(ControlError);
+    expect(() => parseServerMessage('{"type":"max_duration_warning"}')).toThrow(/"closes_in_s" must be a number/);
     expect(() => parseServerMessage('{"type":"closed"}')).toThrow(/"reason" must be a string/);
   });
 });

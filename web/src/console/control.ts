@@ -24,13 +24,19 @@ export interface IdleWarning {
   closes_in_s: number;
 }
 
+/** The session reaches its maximum duration: input does not postpone it. */
+export interface MaxDurationWarning {
+  type: "max_duration_warning";
+  closes_in_s: number;
+}
+
 export interface Closed {
   type: "closed";
   reason: CloseReason;
   detail?: string;
 }
 
-export type ServerMessage = Hello | IdleWarning | Closed;
+export type ServerMessage = Hello | IdleWarning | MaxDurationWarning | Closed;
 
 export type ClientMessage = { type: "activity" } | { type: "break" };
 
@@ -74,6 +80,8 @@ export function parseServerMessage(text: string): ServerMessage {
     }
     case "idle_warning":
       return { type: "idle_warning", closes_in_s: field<number>(obj, "closes_in_s", "number") };
+    case "max_duration_warning":
+      return { type: "max_duration_warning", closes_in_s: field<number>(obj, "closes_in_s", "number") };
     case "closed": {
       const reason = field<string>(obj, "reason", "string");
       const detail = obj.detail === undefined || obj.detail === null || obj.detail === "" ? undefined : String(obj.detail);

@@ -21,6 +21,8 @@ const ui = {
   reconnect: $<HTMLButtonElement>("reconnect"),
   idleBanner: $("idle-banner"),
   idleCountdown: $("idle-countdown"),
+  maxBanner: $("max-banner"),
+  maxCountdown: $("max-countdown"),
   stay: $<HTMLButtonElement>("stay"),
   pastePanel: $<HTMLFormElement>("paste-panel"),
   pasteText: $<HTMLTextAreaElement>("paste-text"),
@@ -54,30 +56,41 @@ const session = {
 
 const MAX_AUTO_RETRIES = 3;
 
-let idleTimer: number | undefined;
+/** A banner with a countdown to a close (idle, or the maximum duration). */
+class Countdown {
+  private timer: number | undefined;
+  constructor(
+    private banner: HTMLElement,
+    private count: HTMLElement,
+  ) {}
 
-function hideIdleWarning() {
-  window.clearInterval(idleTimer);
-  idleTimer = undefined;
-  ui.idleBanner.hidden = true;
+  show(closesInS: number) {
+    const deadline = Date.now() + closesInS * 1000;
+    const render = () => {
+      const left = Math.max(0, Math.ceil((deadline - Date.now()) / 1000));
+      this.count.textContent = String(left);
+      if (left === 0) window.clearInterval(this.timer);
+    };
+    window.clearInterval(this.timer);
+    render();
+    this.banner.hidden = false;
+    this.timer = window.setInterval(render, 1000);
+  }
+
+  hide() {
+    window.clearInterval(this.timer);
+    this.timer = undefined;
+    this.banner.hidden = true;
+  }
 }
 
-function showIdleWarning(closesInS: number) {
-  const deadline = Date.now() + closesInS * 1000;
-  const render = () => {
-    const left = Math.max(0, Math.ceil((deadline - Date.now()) / 1000));
-    ui.idleCountdown.textContent = String(left);
-    if (left === 0) window.clearInterval(idleTimer);
-  };
-  window.clearInterval(idleTimer);
-  render();
-  ui.idleBanner.hidden = false;
-  idleTimer = window.setInterval(render, 1000);
-}
+const idleWarning = new Countdown(ui.idleBanner, ui.idleCountdown);
+const maxWarning = new Countdown(ui.maxBanner, ui.maxCountdown);
+
 
 /** The user did something: the gateway counts input as activity, so the warning is moot. */
 function userActive() {
-  if (!ui.idleBanner.hidden) hideIdleWarning();
+  if (!ui.idleBanner.hidden) idleWarning.hide();
 }
 
 function startView(kind: ConsoleKind, channel: ConsoleChannel) {
@@ -117,7 +130,10 @@ function onControl(channel: ConsoleChannel, msg: ServerMessage) {
       startView(msg.kind, channel);
       break;
     case "idle_warning":
-      showIdleWarning(msg.closes_in_s);
+      idleWarning.show(msg.closes_in_s);
+      break;
+    case "max_duration_warning":
+      maxWarning.show(msg.closes_in_s);
       break;
     case "closed":
       session.lastClosed = msg;
@@ -126,7 +142,7 @@ function onControl(channel: ConsoleChannel, msg: ServerMessage) {
 }
 
 function connect(token: string) {
-  hideIdleWarning();
+  idleWarning.hide();
   session.lastClosed = null;
   session.failure = null;
   ui.reconnect.hidden = true;
@@ -147,7 +163,8 @@ function connect(token: string) {
     close: (code, reason, wasOpen) => {
       if (session.channel !== channel) return;
       session.vnc?.socketClosed(code, reason);
-      hideIdleWarning();
+      idleWarning.hide();
+      maxWarning.hide();
       session.pasting?.abort();
       const why = session.failure ?? describeClose(code, reason, session.lastClosed, wasOpen);
       setStatus("closed", `closed: ${why}`);
@@ -175,7 +192,7 @@ function reconnect() {
 function wireButtons() {
   ui.stay.addEventListener("click", () => {
     session.channel?.sendControl({ type: "activity" });
-    hideIdleWarning();
+    idleWarning.hide();
   });
   ui.brk.addEventListener("click", () => {
     session.channel?.sendControl({ type: "break" });

@@ -15,6 +15,7 @@ mod redfish;
 pub use fake::FakeMachines;
 pub use ipmi::{IpmiMachines, ipmi_config};
 pub use limit::BmcLimiter;
+pub(crate) use redfish::tls_option;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {

@@ -70,6 +70,21 @@ pub fn redfish_config(bmc: &BmcTarget) -> Result<rf::Config, DriverError> {
         cfg.scheme = s.to_owned();
     }
     cfg.system_id = text("system_id")?.map(str::to_owned);
+    cfg.tls = tls_option(bmc)?;
+    if let Some(t) = secs("timeout_s", 300)? {
+        cfg.timeout = t.max(Duration::from_secs(1));
+    }
+    if let Some(t) = secs("settle_s", 600)? {
+        cfg.settle = t;
+    }
+    Ok(cfg)
+}
+
+/// How the BMC's certificate is trusted: options `insecure_tls` (any) or
+/// `tls_fingerprint` (a pinned SHA-256), else Web PKI. Also for its KVM
+/// WebSocket (console kind html5).
+pub fn tls_option(bmc: &BmcTarget) -> Result<rf::Tls, DriverError> {
+    let opt = |k: &str| bmc.options.get(k).filter(|v| !v.is_null());
     let insecure = match opt("insecure_tls") {
         None => false,
         Some(Value::Bool(b)) => *b,
@@ -79,7 +94,16 @@ pub fn redfish_config(bmc: &BmcTarget) -> Result<rf::Config, DriverError> {
             ));
         }
     };
-    cfg.tls = match (insecure, text("tls_fingerprint")?) {
+    let fingerprint = match opt("tls_fingerprint") {
+        None => None,
+        Some(Value::String(s)) => Some(s.as_str()),
+        Some(_) => {
+            return Err(DriverError::BadRequest(
+                "option `tls_fingerprint` must be a string".into(),
+            ));
+        }
+    };
+    Ok(match (insecure, fingerprint) {
         (true, Some(_)) => {
             return Err(DriverError::BadRequest(
                 "options `insecure_tls` and `tls_fingerprint` exclude each other".into(),
@@ -88,14 +112,7 @@ pub fn redfish_config(bmc: &BmcTarget) -> Result<rf::Config, DriverError> {
         (true, None) => rf::Tls::Insecure,
         (false, Some(fp)) => rf::Tls::Pin(rf::tls::parse_fingerprint(fp).map_err(redfish_error)?),
         (false, None) => rf::Tls::Verify,
-    };
-    if let Some(t) = secs("timeout_s", 300)? {
-        cfg.timeout = t.max(Duration::from_secs(1));
-    }
-    if let Some(t) = secs("settle_s", 600)? {
-        cfg.settle = t;
-    }
-    Ok(cfg)
+    })
 }
 
 fn client(bmc: &BmcTarget) -> Result<rf::Client, DriverError> {

@@ -72,6 +72,22 @@ pub(crate) fn console_config(c: &ConsoleIn) -> Result<serde_json::Value, Problem
         ));
     }
     if let Some(h) = &c.html5 {
+        let bad = || {
+            Problem::invalid(
+                "bmc.console.html5",
+                format!(
+                    "{h} is not the BMC's KVM WebSocket: a path on the BMC such as \"/kvm/0\", or a wss:// (ws://, https://) URL"
+                ),
+            )
+        };
+        let text = h.as_str().ok_or_else(bad)?;
+        let ok = text.starts_with('/')
+            || ["wss://", "ws://", "https://", "http://"]
+                .iter()
+                .any(|s| text.starts_with(s) && text.len() > s.len());
+        if !ok || text.len() > 2048 || text.chars().any(char::is_whitespace) {
+            return Err(bad());
+        }
         out.insert("html5".into(), h.clone());
     }
     if let Some(t) = &c.template {
@@ -295,6 +311,11 @@ pub async fn open(
         .and_then(|c| c.config.get("vnc"))
         .and_then(|v| v.as_str())
         .map(str::to_owned);
+    let html5 = console
+        .as_ref()
+        .and_then(|c| c.config.get("html5"))
+        .and_then(|v| v.as_str())
+        .map(str::to_owned);
     let ipmi = BmcDriver::parse(&server.bmc.driver).is_ok_and(|d| d == BmcDriver::Ipmi);
     let config_str = |key: &str| {
         console
@@ -311,6 +332,16 @@ pub async fn open(
                 "kind",
                 format!(
                     "server `{}` has no VNC console (set bmc.console.vnc)",
+                    server.name
+                ),
+            ));
+        }
+        "html5" if html5.is_some() => "html5",
+        "html5" => {
+            return Err(Problem::invalid(
+                "kind",
+                format!(
+                    "server `{}` has no HTML5 console (set bmc.console.html5, e.g. \"/kvm/0\")",
                     server.name
                 ),
             ));
@@ -338,13 +369,14 @@ pub async fn open(
         // Graphical before text: a desktop shows what SOL cannot (BIOS
         // screens, installers) but costs a browser or a JVM per session.
         "auto" if vnc.is_some() => "vnc",
+        "auto" if html5.is_some() => "html5",
         "auto" if template.is_some() => "desktop",
         "auto" if ipmi => "sol",
         "auto" => {
             return Err(Problem::invalid(
                 "kind",
                 format!(
-                    "server `{}` has no console: no bmc.console.vnc or template, and not the ipmi driver",
+                    "server `{}` has no console: no bmc.console.vnc, html5 or template, and not the ipmi driver",
                     server.name
                 ),
             ));
@@ -352,7 +384,7 @@ pub async fn open(
         other => {
             return Err(Problem::invalid(
                 "kind",
-                format!("unknown console kind `{other}`: use vnc, desktop, sol or auto"),
+                format!("unknown console kind `{other}`: use vnc, html5, desktop, sol or auto"),
             ));
         }
     };
@@ -382,10 +414,17 @@ pub async fn open(
         }
     }
     // Before a session is written: its secrets must be able to reach the site.
-    let vnc_secret = kind == "vnc" && console.as_ref().is_some_and(|c| c.vnc_password_set);
+    let vnc_secret = (kind == "vnc" || kind == "html5") && console.as_ref().is_some_and(|c| c.vnc_password_set);
     state
         .check_secrets_can_go(&server.site_name, server.bmc.has_password || vnc_secret)
         .await?;
+    let allowed_ip =
+        match req.allowed_ip.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(ip) => Some(ip.parse::<std::net::IpAddr>().map_err(|_| {
+                Problem::invalid("allowed_ip", format!("`{ip}` is not an IP address"))
+            })?),
+        };
     let max = server
         .bmc
         .options
@@ -442,10 +481,17 @@ pub async fn open(
         "template": if kind == "desktop" { template } else { None },
         "web": if kind == "desktop" { config_str("web") } else { None },
         "resolution": resolution,
+        "html5": html5,
+        "allowed_ip": allowed_ip,
     });
-    let params =
-        serde_json::json!({ "session_id": session.id, "kind": kind, "view_only": req.view_only });
-    let vnc_password = if kind == "vnc" {
+    let params = serde_json::json!({
+        "session_id": session.id,
+        "kind": kind,
+        "view_only": req.view_only,
+        "allowed_ip": allowed_ip,
+    });
+    // A BMC's KVM may ask for VNC authentication too.
+    let vnc_password = if kind == "vnc" || kind == "html5" {
         state
             .store
             .console_vnc_password(server.id)
@@ -477,6 +523,9 @@ pub async fn open(
         }
         Err(p) => return Err(p),
     };
+    if let Some(instance) = result.get("instance").and_then(|i| i.as_str()) {
+        state.console_holders().opened(session.id, instance);
+    }
     let base = result.get("base").and_then(|b| b.as_str()).unwrap_or("");
     let u = urls(base, &headers, session.id, &token);
     Ok((
@@ -618,6 +667,7 @@ pub async fn kill(
         {
             audit_close(&state, &closed, "killed").await?;
         }
+        state.console_holders().closed(c.id);
     }
     Ok((StatusCode::NO_CONTENT, AuditNote::recorded()))
 }
@@ -739,7 +789,7 @@ pub async fn log(
     ))
 }
 
-async fn audit_close(
+pub(crate) async fn audit_close(
     state: &AppState,
     c: &ConsoleSession,
     reason: &str,
@@ -823,6 +873,7 @@ pub(crate) async fn apply_change(
             {
                 audit_close(state, &c, reason).await?;
             }
+            state.console_holders().closed(session_id);
         }
     }
     Ok(())

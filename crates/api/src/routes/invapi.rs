@@ -294,13 +294,15 @@ async fn novnc(
             view_only: false,
             pin: pin(f),
             resolution: None,
+            allowed_ip: white_ip.map(|ip| ip.to_string()),
         }),
     )
     .await
     .into_response();
     let c = json_of(resp).await?;
     if let Some(ip) = white_ip {
-        // Recorded, not enforced: the one-time token is what guards the URL.
+        // Enforced by the gateway (the session only admits this address);
+        // recorded here in INVAPI's own terms.
         let entry = ironrack_store::NewAudit {
             user_id: Some(caller.user.id),
             username: &caller.user.username,

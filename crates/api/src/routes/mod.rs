@@ -29,6 +29,7 @@ use crate::sealing::{Unsealed, no_key_text};
 use crate::{AppState, Problem};
 
 pub(crate) use consoles::apply_change as apply_console_change;
+pub(crate) use consoles::audit_close as audit_console_close;
 pub(crate) use invapi::{
     CALLBACK_PATH as INVAPI_CALLBACK_PATH, router as invapi_router,
     token_from_form as invapi_token_from_form,
