@@ -178,6 +178,7 @@ describe("idle timeout and token expiry", () => {
     // Sessions last 10 s here, warned 6 s ahead; the idle timeout stays far away.
     capped = await startIronrack({ config: 'console_max_duration = "10s"\nconsole_idle_warning = "6s"\n' });
     const api3 = await new Api(capped.base).adminWithPin();
+    vm ??= await startVm("idle-e2e"); // the idle test's VM, unless run alone
     const server = await api3.createServer("maxdur-e2e", { driver: "fake", address: "127.0.0.1", console: { vnc: vm.vnc, vnc_password: "idle-e2e" } });
     const con = await api3.openConsole(server.id, "vnc");
     const page = await openConsolePage(browser.context, absolute(capped.base, con.url));

@@ -87,7 +87,6 @@ class Countdown {
 const idleWarning = new Countdown(ui.idleBanner, ui.idleCountdown);
 const maxWarning = new Countdown(ui.maxBanner, ui.maxCountdown);
 
-
 /** The user did something: the gateway counts input as activity, so the warning is moot. */
 function userActive() {
   if (!ui.idleBanner.hidden) idleWarning.hide();
