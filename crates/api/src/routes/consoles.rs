@@ -414,7 +414,8 @@ pub async fn open(
         }
     }
     // Before a session is written: its secrets must be able to reach the site.
-    let vnc_secret = (kind == "vnc" || kind == "html5") && console.as_ref().is_some_and(|c| c.vnc_password_set);
+    let vnc_secret =
+        (kind == "vnc" || kind == "html5") && console.as_ref().is_some_and(|c| c.vnc_password_set);
     state
         .check_secrets_can_go(&server.site_name, server.bmc.has_password || vnc_secret)
         .await?;
