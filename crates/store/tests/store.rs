@@ -280,10 +280,14 @@ async fn site_and_server_dup(store: &Store) -> Result<Server> {
         .await
 }
 
-async fn tasks_follow_the_state_machine_idempotently(store: Store) {
-    let server = site_and_server(&store, "db1", None).await;
-    let params = serde_json::json!({"action": "cycle"});
-    let task = store
+/// A queued power task on `server`, with its audit entry.
+async fn power_task(
+    store: &Store,
+    server: &ironrack_store::Server,
+    params: &serde_json::Value,
+    action: &str,
+) -> ironrack_store::Task {
+    store
         .create_task(
             NewTask {
                 server_id: server.id,
@@ -291,13 +295,19 @@ async fn tasks_follow_the_state_machine_idempotently(store: Store) {
                 tenant_id: None,
                 site_id: server.site_id,
                 kind: "power",
-                params: &params,
+                params,
                 created_by: None,
             },
-            audit("power.cycle"),
+            audit(action),
         )
         .await
-        .unwrap();
+        .unwrap()
+}
+
+async fn tasks_follow_the_state_machine_idempotently(store: Store) {
+    let server = site_and_server(&store, "db1", None).await;
+    let params = serde_json::json!({"action": "cycle"});
+    let task = power_task(&store, &server, &params, "power.cycle").await;
     assert_eq!(task.state, TaskState::Queued);
     let entries = store.list_audit(None, None, 10).await.unwrap();
     assert_eq!(
@@ -363,21 +373,7 @@ async fn tasks_follow_the_state_machine_idempotently(store: Store) {
     assert_eq!(msgs.len(), 1);
     assert_eq!(msgs[0].message, "power off");
 
-    let second = store
-        .create_task(
-            NewTask {
-                server_id: server.id,
-                server_name: &server.name,
-                tenant_id: None,
-                site_id: server.site_id,
-                kind: "power",
-                params: &params,
-                created_by: None,
-            },
-            audit("power.cycle"),
-        )
-        .await
-        .unwrap();
+    let second = power_task(&store, &server, &params, "power.cycle").await;
     assert_eq!(store.unfinished_tasks(false).await.unwrap().len(), 1);
     store.mark_task_published(second.id).await.unwrap();
     assert!(store.unfinished_tasks(true).await.unwrap().is_empty());
@@ -390,21 +386,7 @@ async fn tasks_follow_the_state_machine_idempotently(store: Store) {
         Err(StoreError::Transition(_))
     ));
     // A quick task's agent reports only the result: it implies the start.
-    let quick = store
-        .create_task(
-            NewTask {
-                server_id: server.id,
-                server_name: &server.name,
-                tenant_id: None,
-                site_id: server.site_id,
-                kind: "power",
-                params: &params,
-                created_by: None,
-            },
-            audit("power.status"),
-        )
-        .await
-        .unwrap();
+    let quick = power_task(&store, &server, &params, "power.status").await;
     let (t, changed) = store
         .apply_task_event(&TaskEvent {
             task_id: quick.id,
@@ -421,21 +403,7 @@ async fn tasks_follow_the_state_machine_idempotently(store: Store) {
 
     // A batch with a task's start, its result and a redelivery of the
     // result: each judged against the state the batch itself left.
-    let batched = store
-        .create_task(
-            NewTask {
-                server_id: server.id,
-                server_name: &server.name,
-                tenant_id: None,
-                site_id: server.site_id,
-                kind: "power",
-                params: &params,
-                created_by: None,
-            },
-            audit("power.status"),
-        )
-        .await
-        .unwrap();
+    let batched = power_task(&store, &server, &params, "power.status").await;
     let ev = |seq, what| TaskEvent {
         task_id: batched.id,
         seq,
