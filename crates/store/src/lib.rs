@@ -26,7 +26,6 @@ use sqlx::sqlite::{
 mod agents;
 mod audit;
 mod consoles;
-mod group;
 mod invapi;
 mod secret;
 mod sensors;
@@ -47,7 +46,7 @@ pub use consoles::{ConsoleSession, NewConsoleSession, ServerConsole};
 pub use invapi::InvapiCallback;
 pub use secret::{SecretBox, SecretError};
 pub use sensors::Observed;
-pub use servers::{BmcRecord, NewServer, Server, ServerFilter, ServerUpdate};
+pub use servers::{BmcRecord, NewServer, SealedAtRest, Server, ServerFilter, ServerUpdate};
 pub use sites::Site;
 pub use tasks::{NewTask, Task, TaskFilter, TaskMessage};
 pub use tenants::Tenant;
@@ -116,9 +115,11 @@ pub struct Store {
     secrets: SecretBox,
     /// SQLite only: connections for hot reads (see `sqlite_reads`).
     readers: Option<std::sync::Arc<sqlite_reads::Readers>>,
-    /// New tasks, and tasks the bus took, written together (`group.rs`).
+    /// New tasks, and tasks the bus took, written together (`ironrack-group`).
     task_writes: std::sync::Arc<tasks::TaskWrites>,
     published: std::sync::Arc<tasks::PublishedMarks>,
+    /// Recently authenticated tokens (`tokens.rs`).
+    callers: std::sync::Arc<tokens::Callers>,
 }
 
 impl std::fmt::Debug for sqlite_reads::Readers {
@@ -194,6 +195,7 @@ impl Store {
             readers,
             task_writes: Default::default(),
             published: Default::default(),
+            callers: Default::default(),
         })
     }
 

@@ -28,7 +28,20 @@ pub struct BmcRecord {
     pub port: u16,
     pub username: String,
     pub has_password: bool,
+    /// The password as stored (sealed at rest), read with the row so that
+    /// a task needs no second query for it: [`Store::open_bmc_password`].
+    pub sealed_password: Option<SealedAtRest>,
     pub options: serde_json::Value,
+}
+
+/// A BMC password sealed at rest (`SecretBox`); opaque outside the store.
+#[derive(Clone)]
+pub struct SealedAtRest(Vec<u8>);
+
+impl std::fmt::Debug for SealedAtRest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<sealed>")
+    }
 }
 
 #[derive(sqlx::FromRow)]
@@ -44,7 +57,7 @@ struct Row {
     bmc_address: String,
     bmc_port: i64,
     bmc_username: String,
-    has_password: bool,
+    bmc_password: Option<Vec<u8>>,
     bmc_options: String,
     power_state: String,
     power_observed_at: Option<i64>,
@@ -67,7 +80,7 @@ impl Row {
             bmc_address: r.get(8)?,
             bmc_port: r.get(9)?,
             bmc_username: r.get(10)?,
-            has_password: r.get(11)?,
+            bmc_password: r.get(11)?,
             bmc_options: r.get(12)?,
             power_state: r.get(13)?,
             power_observed_at: r.get(14)?,
@@ -92,7 +105,8 @@ impl From<Row> for Server {
                 address: r.bmc_address,
                 port: u16::try_from(r.bmc_port).unwrap_or(0),
                 username: r.bmc_username,
-                has_password: r.has_password,
+                has_password: r.bmc_password.is_some(),
+                sealed_password: r.bmc_password.map(SealedAtRest),
                 options: serde_json::from_str(&r.bmc_options).unwrap_or_default(),
             },
             power_state: PowerState::parse(&r.power_state),
@@ -148,7 +162,7 @@ pub struct ServerFilter {
 
 const SELECT: &str = "SELECT s.id, s.name, s.site_id, si.name AS site_name, s.tenant_id, t.name AS tenant_name, \
      s.macs, s.bmc_driver, s.bmc_address, s.bmc_port, s.bmc_username, \
-     (s.bmc_password IS NOT NULL) AS has_password, s.bmc_options, s.power_state, s.power_observed_at, \
+     s.bmc_password, s.bmc_options, s.power_state, s.power_observed_at, \
      s.created_at, s.updated_at \
      FROM servers s JOIN sites si ON si.id = s.site_id LEFT JOIN tenants t ON t.id = s.tenant_id";
 
@@ -382,9 +396,21 @@ impl Store {
         let Some((Some(sealed),)) = row else {
             return Ok(None);
         };
-        let plain = self.secrets.open(&sealed, &password_aad(server_id))?;
+        self.open_password(server_id, &sealed).map(Some)
+    }
+
+    /// The BMC password of a server as read with it (no query).
+    pub fn open_bmc_password(&self, server: &Server) -> Result<Option<Zeroizing<String>>> {
+        match &server.bmc.sealed_password {
+            Some(SealedAtRest(sealed)) => self.open_password(server.id, sealed).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    fn open_password(&self, server_id: i64, sealed: &[u8]) -> Result<Zeroizing<String>> {
+        let plain = self.secrets.open(sealed, &password_aad(server_id))?;
         let text = String::from_utf8(plain.to_vec()).map_err(|_| crate::SecretError::Decrypt)?;
-        Ok(Some(Zeroizing::new(text)))
+        Ok(Zeroizing::new(text))
     }
 
     /// Records observed power states in one transaction (a burst of

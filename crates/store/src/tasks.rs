@@ -1,8 +1,8 @@
 use ironrack_core::{TaskEvent, TaskEventKind, TaskState};
 
 use crate::audit::insert_audit;
-use crate::group::GroupCommit;
 use crate::{BeginWrite, NewAudit, Page, Result, Store, StoreError, now_ms, on_pool, trusted};
+use ironrack_group::GroupCommit;
 
 #[derive(Debug, Clone)]
 pub struct Task {
@@ -120,11 +120,13 @@ const SELECT: &str = "SELECT t.id, t.server_id, s.name AS server_name, t.tenant_
      FROM tasks t JOIN servers s ON s.id = t.server_id";
 
 impl Store {
-    /// Writes a queued task and its audit entry together. On SQLite,
-    /// whose one writer serialises transactions anyway, concurrent calls
-    /// share a transaction (group commit, `group.rs`); a batch that fails
-    /// is written again one task at a time, so each caller gets its own
-    /// outcome.
+    /// Writes a queued task and its audit entry together. Concurrent calls
+    /// share one write (group commit, `ironrack-group`): on SQLite one
+    /// transaction, whose single writer serialises transactions anyway; on
+    /// PostgreSQL one statement for the whole batch, so a burst costs one
+    /// round trip and one commit instead of four round trips per task. A
+    /// batch that fails is written again one task at a time, so each caller
+    /// gets its own outcome.
     pub async fn create_task(&self, t: NewTask<'_>, audit: NewAudit<'_>) -> Result<Task> {
         let pending = PendingTask {
             task: Task {
@@ -156,13 +158,6 @@ impl Store {
                 detail: audit.detail,
             },
         };
-        if matches!(self.pool, crate::Pool::Postgres(_)) {
-            // PostgreSQL runs concurrent transactions side by side and
-            // flushes concurrent commits together itself; one writer
-            // would only line up their round trips.
-            let mut one = self.insert_tasks(std::slice::from_ref(&pending)).await?;
-            return Ok(one.pop().expect("one task written"));
-        }
         let store = self.clone();
         self.task_writes
             .submit(pending, |batch| async move {
@@ -188,39 +183,13 @@ impl Store {
             .unwrap_or_else(|| Err(StoreError::Write("the task writer stopped".into())))
     }
 
-    /// One transaction: every task with its audit entry.
+    /// Every task of the batch with its audit entry, all or nothing.
     async fn insert_tasks(&self, batch: &[PendingTask]) -> Result<Vec<Task>> {
         let now = now_ms();
-        let ids = on_pool!(self, p => {
-            let mut tx = p.begin_write().await?;
-            let mut ids = Vec::with_capacity(batch.len());
-            for one in batch {
-                let t = &one.task;
-                let (id,): (i64,) = sqlx::query_as(
-                    "INSERT INTO tasks (server_id, tenant_id, site_id, kind, params, state, created_by, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7) RETURNING id")
-                    .bind(t.server_id).bind(t.tenant_id).bind(t.site_id).bind(&t.kind).bind(&one.params)
-                    .bind(t.created_by).bind(now)
-                    .fetch_one(&mut *tx).await
-                    .map_err(|e| StoreError::from_write(e, "task"))?;
-                let a = &one.audit;
-                let audit = NewAudit {
-                    user_id: a.user_id,
-                    username: &a.username,
-                    tenant_id: a.tenant_id,
-                    action: &a.action,
-                    object_type: &a.object_type,
-                    object_id: Some(format!("task:{id}")),
-                    source: &a.source,
-                    result: &a.result,
-                    detail: a.detail.clone(),
-                };
-                insert_audit!(audit, now).execute(&mut *tx).await?;
-                ids.push(id);
-            }
-            tx.commit().await?;
-            ids
-        });
+        let ids = match &self.pool {
+            crate::Pool::Postgres(p) => insert_tasks_pg(p, batch, now).await?,
+            crate::Pool::Sqlite(p) => insert_tasks_one_by_one(p, batch, now).await?,
+        };
         Ok(batch
             .iter()
             .zip(ids)
@@ -339,77 +308,103 @@ impl Store {
     /// longer exists, or one the state machine refuses changes nothing.
     pub async fn apply_task_events(&self, evs: &[TaskEvent]) -> Result<Vec<bool>> {
         let now = now_ms();
-        let changed = on_pool!(self, p => {
-            let mut tx = p.begin_write().await?;
-            // One read for the whole batch; `current` then follows the
-            // batch's own changes (a start and a result of one task).
-            let mut ids: Vec<i64> = evs.iter().map(|e| e.task_id).collect();
-            ids.sort_unstable();
-            ids.dedup();
-            let list = (1..=ids.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
-            let sql = format!("SELECT id, state, last_seq FROM tasks WHERE id IN ({list})");
-            let mut q = sqlx::query_as(trusted(sql));
-            for id in &ids {
-                q = q.bind(*id);
-            }
-            let rows: Vec<(i64, String, i64)> = q.fetch_all(&mut *tx).await?;
-            let mut current: std::collections::HashMap<i64, (TaskState, i64)> = rows
-                .into_iter()
-                .map(|(id, state, seq)| (id, (TaskState::parse(&state).unwrap_or(TaskState::Failed), seq)))
-                .collect();
-            let mut changed = Vec::with_capacity(evs.len());
-            for ev in evs {
-                let Some(&(state, last_seq)) = current.get(&ev.task_id) else {
-                    changed.push(false);
-                    continue;
-                };
-                if ev.seq <= last_seq || state.is_terminal() {
-                    changed.push(false);
-                    continue;
-                }
-                let (to, result, error) = match &ev.what {
-                    TaskEventKind::Started | TaskEventKind::Progress { .. } => (TaskState::Running, None, None),
-                    TaskEventKind::Succeeded { result } => (TaskState::Succeeded, Some(result.to_string()), None),
-                    TaskEventKind::Failed { error } => (TaskState::Failed, None, Some(error.clone())),
-                };
-                // A result may arrive for a task that never reported its
-                // start: agents skip "started" for quick tasks, and a failure
-                // can come before any start (e.g. no driver). A result
-                // implies the start; everything else follows the state machine.
-                let to = match state.transition(to).or_else(|e| {
-                    if state == TaskState::Queued && to.is_terminal() {
-                        TaskState::Running.transition(to)
-                    } else {
-                        Err(e)
-                    }
-                }) {
-                    Ok(to) => to,
-                    Err(e) => {
-                        tracing::warn!(task = ev.task_id, seq = ev.seq, error = %e, "task event ignored");
-                        changed.push(false);
-                        continue;
-                    }
-                };
+        let mut ids: Vec<i64> = evs.iter().map(|e| e.task_id).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        // One read for the whole batch, then one write per table: on
+        // PostgreSQL each statement is a round trip, so the batch's updates
+        // go as arrays. The rows are locked so that a cancel in between
+        // cannot be overwritten.
+        let plan = match &self.pool {
+            crate::Pool::Postgres(p) => {
+                let mut tx = p.begin().await?;
+                let rows: Vec<(i64, String, i64)> = sqlx::query_as(
+                    "SELECT id, state, last_seq FROM tasks WHERE id = ANY($1) ORDER BY id FOR UPDATE",
+                )
+                .bind(&ids)
+                .fetch_all(&mut *tx)
+                .await?;
+                let plan = TaskEventPlan::new(evs, rows);
+                let u = &plan.updates;
                 sqlx::query(
-                    "UPDATE tasks SET state = $2, last_seq = $3, result = COALESCE($4, result), \
-                     error = COALESCE($5, error), \
-                     started_at = COALESCE(started_at, $6), \
-                     finished_at = CASE WHEN $7 THEN $6 ELSE finished_at END WHERE id = $1")
-                    .bind(ev.task_id).bind(to.as_str()).bind(ev.seq).bind(result).bind(error)
-                    .bind(now).bind(to.is_terminal())
-                    .execute(&mut *tx).await?;
-                current.insert(ev.task_id, (to, ev.seq));
-                if let TaskEventKind::Progress { message } = &ev.what {
-                    sqlx::query("INSERT INTO task_messages (task_id, seq, at, message) VALUES ($1, $2, $3, $4)")
-                        .bind(ev.task_id).bind(ev.seq).bind(now).bind(message)
-                        .execute(&mut *tx).await?;
+                    "UPDATE tasks t SET state = u.state, last_seq = u.seq, \
+                     result = COALESCE(u.result, t.result), error = COALESCE(u.error, t.error), \
+                     started_at = COALESCE(t.started_at, $8), \
+                     finished_at = CASE WHEN u.terminal THEN $8 ELSE t.finished_at END \
+                     FROM unnest($1::bigint[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::bool[]) \
+                       AS u(id, state, seq, result, error, terminal) \
+                     WHERE t.id = u.id AND $7",
+                )
+                .bind(u.iter().map(|u| u.task_id).collect::<Vec<_>>())
+                .bind(u.iter().map(|u| u.to.as_str()).collect::<Vec<_>>())
+                .bind(u.iter().map(|u| u.seq).collect::<Vec<_>>())
+                .bind(u.iter().map(|u| u.result.clone()).collect::<Vec<_>>())
+                .bind(u.iter().map(|u| u.error.clone()).collect::<Vec<_>>())
+                .bind(u.iter().map(|u| u.to.is_terminal()).collect::<Vec<_>>())
+                .bind(!u.is_empty())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                if !plan.messages.is_empty() {
+                    let m = &plan.messages;
+                    sqlx::query(
+                        "INSERT INTO task_messages (task_id, seq, at, message) \
+                         SELECT id, seq, $4, message FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS m(id, seq, message)",
+                    )
+                    .bind(m.iter().map(|m| m.0).collect::<Vec<_>>())
+                    .bind(m.iter().map(|m| m.1).collect::<Vec<_>>())
+                    .bind(m.iter().map(|m| m.2.clone()).collect::<Vec<_>>())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
                 }
-                changed.push(true);
+                tx.commit().await?;
+                plan
             }
-            tx.commit().await?;
-            changed
-        });
-        Ok(changed)
+            crate::Pool::Sqlite(p) => {
+                let mut tx = p.begin_write().await?;
+                let list = (1..=ids.len())
+                    .map(|i| format!("${i}"))
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let sql = format!("SELECT id, state, last_seq FROM tasks WHERE id IN ({list})");
+                let mut q = sqlx::query_as(trusted(sql));
+                for id in &ids {
+                    q = q.bind(*id);
+                }
+                let rows: Vec<(i64, String, i64)> = q.fetch_all(&mut *tx).await?;
+                let plan = TaskEventPlan::new(evs, rows);
+                for u in &plan.updates {
+                    sqlx::query(
+                        "UPDATE tasks SET state = $2, last_seq = $3, result = COALESCE($4, result), \
+                         error = COALESCE($5, error), \
+                         started_at = COALESCE(started_at, $6), \
+                         finished_at = CASE WHEN $7 THEN $6 ELSE finished_at END WHERE id = $1",
+                    )
+                    .bind(u.task_id)
+                    .bind(u.to.as_str())
+                    .bind(u.seq)
+                    .bind(&u.result)
+                    .bind(&u.error)
+                    .bind(now)
+                    .bind(u.to.is_terminal())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                for (task_id, seq, message) in &plan.messages {
+                    sqlx::query("INSERT INTO task_messages (task_id, seq, at, message) VALUES ($1, $2, $3, $4)")
+                        .bind(task_id)
+                        .bind(seq)
+                        .bind(now)
+                        .bind(message)
+                        .execute(&mut *tx)
+                        .await?;
+                }
+                tx.commit().await?;
+                plan
+            }
+        };
+        Ok(plan.changed)
     }
 
     /// The tasks with these ids that exist, in id order.
@@ -433,7 +428,7 @@ impl Store {
     }
 
     /// Records that the bus took the task. Concurrent calls share one
-    /// transaction (group commit, `group.rs`).
+    /// transaction (group commit, `ironrack-group`).
     pub async fn mark_task_published(&self, id: i64) -> Result<()> {
         let store = self.clone();
         self.published
@@ -457,14 +452,28 @@ impl Store {
 
     async fn mark_published(&self, ids: &[i64]) -> Result<()> {
         let now = now_ms();
-        on_pool!(self, p => {
-            let mut tx = p.begin_write().await?;
-            for id in ids {
-                sqlx::query("UPDATE tasks SET published_at = $2 WHERE id = $1 AND published_at IS NULL")
-                    .bind(id).bind(now).execute(&mut *tx).await?;
+        match &self.pool {
+            crate::Pool::Postgres(p) => {
+                sqlx::query("UPDATE tasks SET published_at = $2 WHERE id = ANY($1) AND published_at IS NULL")
+                    .bind(ids)
+                    .bind(now)
+                    .execute(p)
+                    .await?;
             }
-            tx.commit().await?;
-        });
+            crate::Pool::Sqlite(p) => {
+                let mut tx = p.begin_write().await?;
+                for id in ids {
+                    sqlx::query(
+                        "UPDATE tasks SET published_at = $2 WHERE id = $1 AND published_at IS NULL",
+                    )
+                    .bind(id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+            }
+        }
         Ok(())
     }
 
@@ -478,5 +487,192 @@ impl Store {
              WHERE id = $1 AND state IN ('queued', 'running')")
             .bind(id).bind(now).execute(p).await.map(|_| ())?);
         self.task(id).await?.ok_or(StoreError::NotFound("task"))
+    }
+}
+
+/// SQLite: one transaction, a statement pair per task (SQLite runs them
+/// in-process, so there is no round trip to save).
+async fn insert_tasks_one_by_one(
+    p: &sqlx::SqlitePool,
+    batch: &[PendingTask],
+    now: i64,
+) -> Result<Vec<i64>> {
+    let mut tx = p.begin_write().await?;
+    let mut ids = Vec::with_capacity(batch.len());
+    for one in batch {
+        let t = &one.task;
+        let (id,): (i64,) = sqlx::query_as(
+                "INSERT INTO tasks (server_id, tenant_id, site_id, kind, params, state, created_by, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, 'queued', $6, $7) RETURNING id")
+                .bind(t.server_id).bind(t.tenant_id).bind(t.site_id).bind(&t.kind).bind(&one.params)
+                .bind(t.created_by).bind(now)
+                .fetch_one(&mut *tx).await
+                .map_err(|e| StoreError::from_write(e, "task"))?;
+        let a = &one.audit;
+        let audit = NewAudit {
+            user_id: a.user_id,
+            username: &a.username,
+            tenant_id: a.tenant_id,
+            action: &a.action,
+            object_type: &a.object_type,
+            object_id: Some(format!("task:{id}")),
+            source: &a.source,
+            result: &a.result,
+            detail: a.detail.clone(),
+        };
+        insert_audit!(audit, now).execute(&mut *tx).await?;
+        ids.push(id);
+    }
+    tx.commit().await?;
+    Ok(ids)
+}
+
+/// PostgreSQL: the whole batch in one statement. Ids are drawn from the
+/// tasks' sequence first so that each audit entry can name its task.
+async fn insert_tasks_pg(p: &sqlx::PgPool, batch: &[PendingTask], now: i64) -> Result<Vec<i64>> {
+    let col = |f: fn(&PendingTask) -> Option<i64>| batch.iter().map(f).collect::<Vec<_>>();
+    let text =
+        |f: fn(&PendingTask) -> &str| batch.iter().map(|t| f(t).to_owned()).collect::<Vec<_>>();
+    let ids: Vec<(i64,)> = sqlx::query_as(
+        "WITH input AS ( \
+           SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::bigint[], \
+                                $7::bigint[], $8::text[], $9::bigint[], $10::text[], $11::text[], $12::text[], \
+                                $13::text[], $14::text[]) WITH ORDINALITY \
+             AS i(server_id, tenant_id, site_id, kind, params, created_by, \
+                  a_user, a_username, a_tenant, a_action, a_object_type, a_source, a_result, a_detail, ord)), \
+         ids AS MATERIALIZED ( \
+           SELECT ord, nextval(pg_get_serial_sequence('tasks', 'id')) AS id FROM input ORDER BY ord), \
+         t AS (INSERT INTO tasks (id, server_id, tenant_id, site_id, kind, params, state, created_by, created_at) \
+           SELECT ids.id, i.server_id, i.tenant_id, i.site_id, i.kind, i.params, 'queued', i.created_by, $15 \
+           FROM input i JOIN ids USING (ord)), \
+         a AS (INSERT INTO audit (at, user_id, username, tenant_id, action, object_type, object_id, source, result, detail) \
+           SELECT $15, i.a_user, i.a_username, i.a_tenant, i.a_action, i.a_object_type, 'task:' || ids.id, \
+                  i.a_source, i.a_result, i.a_detail \
+           FROM input i JOIN ids USING (ord) ORDER BY ord) \
+         SELECT id FROM ids ORDER BY ord",
+    )
+    .bind(col(|t| Some(t.task.server_id)))
+    .bind(col(|t| t.task.tenant_id))
+    .bind(col(|t| Some(t.task.site_id)))
+    .bind(text(|t| &t.task.kind))
+    .bind(text(|t| &t.params))
+    .bind(col(|t| t.task.created_by))
+    .bind(col(|t| t.audit.user_id))
+    .bind(text(|t| &t.audit.username))
+    .bind(col(|t| t.audit.tenant_id))
+    .bind(text(|t| &t.audit.action))
+    .bind(text(|t| &t.audit.object_type))
+    .bind(text(|t| &t.audit.source))
+    .bind(text(|t| &t.audit.result))
+    .bind(batch.iter().map(|t| t.audit.detail.clone()).collect::<Vec<_>>())
+    .bind(now)
+    .fetch_all(p)
+    .await
+    .map_err(|e| StoreError::from_write(e, "task"))?;
+    Ok(ids.into_iter().map(|(id,)| id).collect())
+}
+
+/// What a batch of task events does to the tasks it names, worked out in
+/// memory from their current states: per event whether it changes its
+/// task, the last state each task reaches, and the progress messages.
+struct TaskEventPlan {
+    changed: Vec<bool>,
+    /// One per changed task, in the order tasks first changed.
+    updates: Vec<TaskUpdate>,
+    /// (task, seq, message) of every applied progress event.
+    messages: Vec<(i64, i64, String)>,
+}
+
+struct TaskUpdate {
+    task_id: i64,
+    to: TaskState,
+    seq: i64,
+    result: Option<String>,
+    error: Option<String>,
+}
+
+impl TaskEventPlan {
+    fn new(evs: &[TaskEvent], rows: Vec<(i64, String, i64)>) -> TaskEventPlan {
+        // `current` follows the batch's own changes (a start and a result
+        // of one task).
+        let mut current: std::collections::HashMap<i64, (TaskState, i64, Option<usize>)> = rows
+            .into_iter()
+            .map(|(id, state, seq)| {
+                (
+                    id,
+                    (
+                        TaskState::parse(&state).unwrap_or(TaskState::Failed),
+                        seq,
+                        None,
+                    ),
+                )
+            })
+            .collect();
+        let mut plan = TaskEventPlan {
+            changed: Vec::with_capacity(evs.len()),
+            updates: Vec::new(),
+            messages: Vec::new(),
+        };
+        for ev in evs {
+            let Some(&mut (state, last_seq, ref mut slot)) = current.get_mut(&ev.task_id) else {
+                plan.changed.push(false);
+                continue;
+            };
+            if ev.seq <= last_seq || state.is_terminal() {
+                plan.changed.push(false);
+                continue;
+            }
+            let (to, result, error) = match &ev.what {
+                TaskEventKind::Started | TaskEventKind::Progress { .. } => {
+                    (TaskState::Running, None, None)
+                }
+                TaskEventKind::Succeeded { result } => {
+                    (TaskState::Succeeded, Some(result.to_string()), None)
+                }
+                TaskEventKind::Failed { error } => (TaskState::Failed, None, Some(error.clone())),
+            };
+            // A result may arrive for a task that never reported its
+            // start: agents skip "started" for quick tasks, and a failure
+            // can come before any start (e.g. no driver). A result
+            // implies the start; everything else follows the state machine.
+            let to = match state.transition(to).or_else(|e| {
+                if state == TaskState::Queued && to.is_terminal() {
+                    TaskState::Running.transition(to)
+                } else {
+                    Err(e)
+                }
+            }) {
+                Ok(to) => to,
+                Err(e) => {
+                    tracing::warn!(task = ev.task_id, seq = ev.seq, error = %e, "task event ignored");
+                    plan.changed.push(false);
+                    continue;
+                }
+            };
+            let index = *slot.get_or_insert_with(|| {
+                plan.updates.push(TaskUpdate {
+                    task_id: ev.task_id,
+                    to,
+                    seq: ev.seq,
+                    result: None,
+                    error: None,
+                });
+                plan.updates.len() - 1
+            });
+            let update = &mut plan.updates[index];
+            update.to = to;
+            update.seq = ev.seq;
+            update.result = result.or(update.result.take());
+            update.error = error.or(update.error.take());
+            if let Some(entry) = current.get_mut(&ev.task_id) {
+                entry.0 = to;
+                entry.1 = ev.seq;
+            }
+            if let TaskEventKind::Progress { message } = &ev.what {
+                plan.messages.push((ev.task_id, ev.seq, message.clone()));
+            }
+            plan.changed.push(true);
+        }
+        plan
     }
 }

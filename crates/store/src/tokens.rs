@@ -143,12 +143,23 @@ impl Store {
         Ok(row.into())
     }
 
-    /// The live token with this hash and its user; expired tokens and
-    /// disabled users do not authenticate.
-    /// The live token with this hash and its enabled user, in one query:
-    /// every authenticated request starts here.
+    /// The live token with this hash and its enabled user: every
+    /// authenticated request starts here. Expired tokens and disabled users
+    /// do not authenticate. Answers are remembered for [`CALLER_FRESH`];
+    /// this store's own changes to tokens and users forget them at once.
     pub async fn token_by_hash(&self, hash: &[u8]) -> Result<Option<(TokenRow, User)>> {
         let now = now_ms();
+        if let Some(hit) = self.callers.get(hash, now) {
+            return Ok(Some(hit));
+        }
+        let found = self.read_token_by_hash(hash, now).await?;
+        if let Some(found) = &found {
+            self.callers.put(hash, found.clone());
+        }
+        Ok(found)
+    }
+
+    async fn read_token_by_hash(&self, hash: &[u8], now: i64) -> Result<Option<(TokenRow, User)>> {
         if let Some(readers) = &self.readers {
             let hash = hash.to_vec();
             return readers
@@ -194,6 +205,7 @@ impl Store {
     pub async fn revoke_token(&self, user_id: i64, token_id: i64) -> Result<()> {
         let done = on_pool!(self, p => sqlx::query("DELETE FROM tokens WHERE id = $1 AND user_id = $2")
             .bind(token_id).bind(user_id).execute(p).await?.rows_affected());
+        self.callers.forget_all();
         if done == 0 {
             return Err(StoreError::NotFound("token"));
         }
@@ -202,12 +214,14 @@ impl Store {
 
     pub async fn revoke_token_by_hash(&self, hash: &[u8]) -> Result<()> {
         on_pool!(self, p => sqlx::query("DELETE FROM tokens WHERE hash = $1").bind(hash).execute(p).await.map(|_| ())?);
+        self.callers.forget_all();
         Ok(())
     }
 
     /// Ends every session and token of a user (password change, disable).
     pub async fn revoke_all_tokens(&self, user_id: i64) -> Result<()> {
         on_pool!(self, p => sqlx::query("DELETE FROM tokens WHERE user_id = $1").bind(user_id).execute(p).await.map(|_| ())?);
+        self.callers.forget_all();
         Ok(())
     }
 
@@ -215,6 +229,74 @@ impl Store {
         let now = now_ms();
         on_pool!(self, p => sqlx::query("UPDATE tokens SET last_used_at = $2 WHERE id = $1")
             .bind(token_id).bind(now).execute(p).await.map(|_| ())?);
+        self.callers.touched(token_id, now);
         Ok(())
+    }
+
+    /// Forgets every remembered caller: a user changed (role, tenant, PIN,
+    /// password, disabled) or went.
+    pub(crate) fn forget_callers(&self) {
+        self.callers.forget_all();
+    }
+}
+
+/// How long an authenticated token is taken without reading it again.
+/// This process forgets it at once when it changes tokens or users; the
+/// bound is for changes made by another controller process.
+pub const CALLER_FRESH: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Remembered answers of `token_by_hash`, by token hash.
+#[derive(Default)]
+pub(crate) struct Callers {
+    map: std::sync::Mutex<std::collections::HashMap<Vec<u8>, (std::time::Instant, TokenRow, User)>>,
+}
+
+impl std::fmt::Debug for Callers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Callers")
+    }
+}
+
+/// Bounds the memory a flood of distinct valid tokens could take.
+const CALLERS_MAX: usize = 10_000;
+
+impl Callers {
+    fn lock(
+        &self,
+    ) -> std::sync::MutexGuard<
+        '_,
+        std::collections::HashMap<Vec<u8>, (std::time::Instant, TokenRow, User)>,
+    > {
+        self.map.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn get(&self, hash: &[u8], now_ms: i64) -> Option<(TokenRow, User)> {
+        let map = self.lock();
+        let (at, token, user) = map.get(hash)?;
+        let live = at.elapsed() < CALLER_FRESH && token.expires_at.is_none_or(|t| t > now_ms);
+        live.then(|| (token.clone(), user.clone()))
+    }
+
+    fn put(&self, hash: &[u8], (token, user): (TokenRow, User)) {
+        let mut map = self.lock();
+        if map.len() >= CALLERS_MAX {
+            map.retain(|_, (at, _, _)| at.elapsed() < CALLER_FRESH);
+            if map.len() >= CALLERS_MAX {
+                map.clear();
+            }
+        }
+        map.insert(hash.to_vec(), (std::time::Instant::now(), token, user));
+    }
+
+    fn touched(&self, token_id: i64, now_ms: i64) {
+        for (_, token, _) in self.lock().values_mut() {
+            if token.id == token_id {
+                token.last_used_at = Some(now_ms);
+            }
+        }
+    }
+
+    fn forget_all(&self) {
+        self.lock().clear();
     }
 }

@@ -117,6 +117,7 @@ impl Store {
             .bind(id).bind(up.password_hash).bind(role).bind(set_tenant).bind(tenant).bind(up.disabled)
             .execute(p).await.map(|r| r.rows_affected()))
         .map_err(|e| StoreError::from_write(e, "user"))?;
+        self.forget_callers();
         if done == 0 {
             return Err(StoreError::NotFound("user"));
         }
@@ -126,6 +127,7 @@ impl Store {
     pub async fn set_pin_hash(&self, id: i64, pin_hash: &str) -> Result<()> {
         on_pool!(self, p => sqlx::query("UPDATE users SET pin_hash = $2 WHERE id = $1")
             .bind(id).bind(pin_hash).execute(p).await.map(|_| ())?);
+        self.forget_callers();
         Ok(())
     }
 
@@ -133,6 +135,7 @@ impl Store {
         let done = on_pool!(self, p => sqlx::query("DELETE FROM users WHERE id = $1")
             .bind(id).execute(p).await.map(|r| r.rows_affected()))
         .map_err(|e| StoreError::from_write(e, "user"))?;
+        self.forget_callers();
         if done == 0 {
             return Err(StoreError::NotFound("user"));
         }

@@ -38,6 +38,10 @@ both!(
     tasks_follow_the_state_machine_idempotently,
     tasks_follow_the_state_machine_idempotently
 );
+both!(
+    concurrent_tasks_share_writes_but_keep_their_own_rows,
+    concurrent_tasks_share_writes_but_keep_their_own_rows
+);
 both!(tokens_and_users, tokens_and_users);
 both!(
     sensors_and_sel_replace_their_set,
@@ -441,6 +445,121 @@ async fn tasks_follow_the_state_machine_idempotently(store: Store) {
     assert!(page.next_cursor.is_some());
 }
 
+/// Tasks created, marked and finished by many callers at once go in
+/// shared writes (group commit; one statement per batch on PostgreSQL):
+/// each caller still gets its own task, and each audit entry names it.
+async fn concurrent_tasks_share_writes_but_keep_their_own_rows(store: Store) {
+    let server = site_and_server(&store, "db1", None).await;
+    let n = 40;
+    let mut callers = Vec::new();
+    for i in 0..n {
+        let (store, server) = (store.clone(), server.clone());
+        callers.push(tokio::spawn(async move {
+            let params = serde_json::json!({ "action": "status", "n": i });
+            let action = format!("power.n{i}");
+            let mut entry = audit(&action);
+            entry.detail = Some(format!("caller {i}"));
+            let task = store
+                .create_task(
+                    NewTask {
+                        server_id: server.id,
+                        server_name: &server.name,
+                        tenant_id: Some(7),
+                        site_id: server.site_id,
+                        kind: "power",
+                        params: &params,
+                        created_by: None,
+                    },
+                    entry,
+                )
+                .await
+                .unwrap();
+            (i, task)
+        }));
+    }
+    let mut tasks = Vec::new();
+    for c in callers {
+        tasks.push(c.await.unwrap());
+    }
+    let mut ids: Vec<i64> = tasks.iter().map(|(_, t)| t.id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), n, "every caller got its own task");
+    for (i, task) in &tasks {
+        let stored = store.task(task.id).await.unwrap().unwrap();
+        assert_eq!(
+            stored.params["n"], *i,
+            "task {} holds its caller's params",
+            task.id
+        );
+        assert_eq!(stored.tenant_id, Some(7));
+        assert_eq!(stored.state, TaskState::Queued);
+    }
+    let log = store.list_audit(None, None, 1000).await.unwrap().items;
+    for (i, task) in &tasks {
+        let entry = log
+            .iter()
+            .find(|e| e.action == format!("power.n{i}"))
+            .unwrap_or_else(|| panic!("no audit entry for caller {i}"));
+        assert_eq!(
+            entry.object_id.as_deref(),
+            Some(&*format!("task:{}", task.id))
+        );
+        assert_eq!(entry.detail.as_deref(), Some(&*format!("caller {i}")));
+    }
+
+    assert_eq!(store.unfinished_tasks(true).await.unwrap().len(), n);
+    let marks: Vec<_> = ids
+        .iter()
+        .map(|&id| {
+            let store = store.clone();
+            tokio::spawn(async move { store.mark_task_published(id).await })
+        })
+        .collect();
+    for m in marks {
+        m.await.unwrap().unwrap();
+    }
+    assert!(store.unfinished_tasks(true).await.unwrap().is_empty());
+    assert_eq!(store.unfinished_tasks(false).await.unwrap().len(), n);
+
+    // One batch finishes them all; even ones report progress first.
+    let mut events = Vec::new();
+    for (i, task) in &tasks {
+        if i % 2 == 0 {
+            events.push(TaskEvent {
+                task_id: task.id,
+                seq: 1,
+                what: TaskEventKind::Progress {
+                    message: format!("step of {i}"),
+                },
+            });
+        }
+        events.push(TaskEvent {
+            task_id: task.id,
+            seq: 2,
+            what: TaskEventKind::Succeeded {
+                result: serde_json::json!({ "power": "on", "n": i }),
+            },
+        });
+    }
+    let changed = store.apply_task_events(&events).await.unwrap();
+    assert!(changed.iter().all(|c| *c));
+    for (i, task) in &tasks {
+        let t = store.task(task.id).await.unwrap().unwrap();
+        assert_eq!((t.state, t.last_seq), (TaskState::Succeeded, 2));
+        assert_eq!(t.result.unwrap()["n"], *i);
+        assert!(t.started_at.is_some() && t.finished_at.is_some());
+        let messages = store.task_messages(task.id).await.unwrap();
+        if i % 2 == 0 {
+            assert_eq!(messages.len(), 1);
+            assert_eq!(messages[0].message, format!("step of {i}"));
+        } else {
+            assert!(messages.is_empty());
+        }
+    }
+    assert!(store.unfinished_tasks(false).await.unwrap().is_empty());
+}
+
 async fn tokens_and_users(store: Store) {
     let acme = store.create_tenant("acme").await.unwrap();
     let u = store
@@ -481,6 +600,10 @@ async fn tokens_and_users(store: Store) {
     assert_eq!(found.id, tok.id);
     assert_eq!(found.server_ids, Some(vec![5, 6]));
     assert_eq!(user.username, "alice");
+    // Answers are remembered, but this store's own changes show at once.
+    store.set_pin_hash(u.id, "new-pin-hash").await.unwrap();
+    let (_, user) = store.token_by_hash(&hash).await.unwrap().unwrap();
+    assert_eq!(user.pin_hash.as_deref(), Some("new-pin-hash"));
     // Expired tokens do not authenticate.
     let old = [1u8; 32];
     store

@@ -245,7 +245,8 @@ pub(crate) async fn bmc_target(
     state: &AppState,
     server: &Server,
 ) -> Result<BmcTarget, ironrack_store::StoreError> {
-    let password = state.store.bmc_password(server.id).await?;
+    // Read with the server row: no second query per task.
+    let password = state.store.open_bmc_password(server)?;
     Ok(BmcTarget {
         driver: server.bmc.driver.clone(),
         address: server.bmc.address.clone(),

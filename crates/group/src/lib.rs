@@ -1,5 +1,5 @@
 //! Group commit: writes that many requests make at the same moment share
-//! one transaction.
+//! one flush: one store transaction, or one broker publish and confirm.
 //!
 //! Each caller queues its item and waits for the flush lock. Whoever holds
 //! it takes every item queued at that moment and writes them together; the
@@ -13,7 +13,7 @@ use std::sync::Mutex;
 
 use tokio::sync::oneshot;
 
-pub(crate) struct GroupCommit<T, R> {
+pub struct GroupCommit<T, R> {
     pending: Mutex<Vec<(T, oneshot::Sender<R>)>>,
     flush: tokio::sync::Mutex<()>,
 }
@@ -39,7 +39,7 @@ impl<T: Send + 'static, R: Send + 'static> GroupCommit<T, R> {
     /// The write runs in its own task, so a caller that goes away mid-flush
     /// (an HTTP client hanging up) does not abort the others' writes.
     /// `None` only if the write task panicked.
-    pub(crate) async fn submit<F, Fut>(&self, item: T, write: F) -> Option<R>
+    pub async fn submit<F, Fut>(&self, item: T, write: F) -> Option<R>
     where
         F: FnOnce(Vec<T>) -> Fut,
         Fut: Future<Output = Vec<R>> + Send + 'static,
