@@ -16,6 +16,10 @@
 //! - `<p>.tasks`: topic exchange; `<p>.tasks.<site>` is a quorum queue bound
 //!   with `task.<site>.*` (routing key `task.<site>.<driver>`);
 //! - `<p>.events`: topic exchange → quorum queue `<p>.events` (`event.#`);
+//!   an agent's events go as batches: one message (routing key
+//!   `event.batch`, a JSON array) carries whatever its tasks reported while
+//!   the previous batch was being confirmed (group commit), and the
+//!   controller acknowledges it once every event in it is stored;
 //! - `<p>.dlx`: fanout exchange → quorum queue `<p>.dead`, where messages go
 //!   that were delivered `max_deliveries` times or could not be decoded.
 //!
@@ -28,6 +32,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures_util::StreamExt;
+use ironrack_group::GroupCommit;
 use lapin::options::{
     BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
     BasicRejectOptions, ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions,
@@ -37,7 +42,6 @@ use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{Acker, BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use rand::Rng;
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
@@ -66,6 +70,12 @@ const JSON: &str = "application/json";
 /// what it holds in one transaction (up to 256 events, `api::apply_events`),
 /// so a smaller window would cap those batches and add commits.
 const EVENTS_PREFETCH: u16 = 256;
+
+/// The routing key of an agent's batch of events.
+const EVENT_BATCH_KEY: &str = "event.batch";
+/// At most this many events per message, so that one message never holds
+/// more than the controller applies in one transaction.
+const EVENTS_PER_MESSAGE: usize = 256;
 
 #[derive(Clone, Debug)]
 pub struct AmqpConfig {
@@ -137,6 +147,8 @@ struct Core {
     /// Sites whose queues every new link declares.
     sites: Mutex<BTreeSet<String>>,
     shutdown: watch::Sender<bool>,
+    /// Events waiting to go out together as one message.
+    events_out: GroupCommit<Vec<Event>, Result<(), BusError>>,
 }
 
 /// One connection with its confirm-mode publishing channel.
@@ -165,6 +177,7 @@ impl AmqpBus {
             link,
             sites: Mutex::new(BTreeSet::new()),
             shutdown,
+            events_out: GroupCommit::default(),
         });
         let first = open_link(&core, 1)
             .await
@@ -209,7 +222,7 @@ impl AmqpBus {
         }
     }
 
-    async fn consume<T: DeserializeOwned + Send + 'static>(
+    async fn consume<T: FromBody + Send + 'static>(
         &self,
         source: Source,
     ) -> Result<mpsc::Receiver<Delivery<T>>, BusError> {
@@ -292,19 +305,6 @@ fn persistent_json() -> BasicProperties {
         .with_delivery_mode(2)
 }
 
-/// The routing key of an event, by kind.
-fn event_key(event: &Event) -> String {
-    let kind = match event {
-        Event::Task(_) => "task",
-        Event::Power { .. } => "power",
-        Event::Sensors { .. } => "sensors",
-        Event::Sel { .. } => "sel",
-        Event::Console { .. } => "console",
-        Event::Heartbeat { .. } => "heartbeat",
-    };
-    format!("event.{kind}")
-}
-
 impl TaskPublisher for AmqpBus {
     /// Confirmed tasks sit in durable quorum queues as persistent messages.
     fn durable(&self) -> bool {
@@ -337,20 +337,40 @@ impl EventPublisher for AmqpBus {
         self.publish_events(vec![event])
     }
 
+    /// Events from concurrent callers (an agent's tasks ending together)
+    /// share one message and one confirm: while a batch is being confirmed
+    /// the next one gathers. Each caller returns once its events are held.
     fn publish_events(&self, events: Vec<Event>) -> BoxFuture<Result<(), BusError>> {
         let bus = self.clone();
         Box::pin(async move {
-            let messages = events
-                .iter()
-                .map(|event| {
-                    let payload =
-                        serde_json::to_vec(event).map_err(|e| BusError::Codec(e.to_string()))?;
-                    Ok((event_key(event), payload, persistent_json()))
+            let core = bus.core().clone();
+            core.events_out
+                .submit(events, move |batches| async move {
+                    let callers = batches.len();
+                    let all: Vec<Event> = batches.into_iter().flatten().collect();
+                    let outcome = bus.publish_event_batches(&all).await;
+                    vec![outcome; callers]
                 })
-                .collect::<Result<Vec<_>, BusError>>()?;
-            let exchange = bus.core().cfg.events_exchange();
-            bus.publish_confirmed(&exchange, None, &messages).await
+                .await
+                .unwrap_or(Err(BusError::Closed))
         })
+    }
+}
+
+impl AmqpBus {
+    /// `events` as messages of at most [`EVENTS_PER_MESSAGE`] each, all
+    /// confirmed together.
+    async fn publish_event_batches(&self, events: &[Event]) -> Result<(), BusError> {
+        let messages = events
+            .chunks(EVENTS_PER_MESSAGE)
+            .map(|chunk| {
+                let payload =
+                    serde_json::to_vec(chunk).map_err(|e| BusError::Codec(e.to_string()))?;
+                Ok((EVENT_BATCH_KEY.to_owned(), payload, persistent_json()))
+            })
+            .collect::<Result<Vec<_>, BusError>>()?;
+        let exchange = self.core().cfg.events_exchange();
+        self.publish_confirmed(&exchange, None, &messages).await
     }
 }
 
@@ -721,7 +741,7 @@ async fn open_consumer(
 
 /// Feeds `tx` from the queue, re-opening the consumer on every new link,
 /// until the receiver is dropped or the bus shuts down.
-async fn run_consumer<T: DeserializeOwned + Send + 'static>(
+async fn run_consumer<T: FromBody + Send + 'static>(
     core: Arc<Core>,
     source: Source,
     tx: mpsc::Sender<Delivery<T>>,
@@ -778,7 +798,7 @@ enum Ended {
     Lost(String),
 }
 
-async fn pump<T: DeserializeOwned + Send + 'static>(
+async fn pump<T: FromBody + Send + 'static>(
     queue: &str,
     mut c: Consuming,
     tx: &mpsc::Sender<Delivery<T>>,
@@ -795,10 +815,15 @@ async fn pump<T: DeserializeOwned + Send + 'static>(
             Some(Err(e)) => break Ended::Lost(e.to_string()),
             Some(Ok(d)) => d,
         };
-        match serde_json::from_slice::<T>(&delivery.data) {
-            Ok(message) => {
-                let settler = Settler::new(Box::new(AmqpSettle(delivery.acker)));
-                if tx.send(Delivery { message, settler }).await.is_err() {
+        match T::from_body(&delivery.data) {
+            Ok(messages) => {
+                let settlers = settlers_for(delivery.acker, messages.len()).await;
+                for (message, settler) in messages.into_iter().zip(settlers) {
+                    if tx.send(Delivery { message, settler }).await.is_err() {
+                        break;
+                    }
+                }
+                if tx.is_closed() {
                     break Ended::Stop;
                 }
             }
@@ -832,6 +857,91 @@ async fn pump<T: DeserializeOwned + Send + 'static>(
     )
     .await;
     ended
+}
+
+/// How a queue's message body becomes what its consumer is handed.
+trait FromBody: Sized {
+    fn from_body(body: &[u8]) -> Result<Vec<Self>, serde_json::Error>;
+}
+
+impl FromBody for TaskRequest {
+    fn from_body(body: &[u8]) -> Result<Vec<Self>, serde_json::Error> {
+        serde_json::from_slice(body).map(|task| vec![task])
+    }
+}
+
+impl FromBody for Event {
+    /// A batch (a JSON array) as agents send them; a single event is read
+    /// too, so that a message from an older agent is not dead-lettered.
+    fn from_body(body: &[u8]) -> Result<Vec<Self>, serde_json::Error> {
+        if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+            serde_json::from_slice(body)
+        } else {
+            serde_json::from_slice(body).map(|event| vec![event])
+        }
+    }
+}
+
+/// One settler per part of a delivery. A delivery of several parts (a
+/// batch of events) is acknowledged once every part is settled as done,
+/// and handed back whole if any part was not; an empty one is
+/// acknowledged at once.
+async fn settlers_for(acker: Acker, parts: usize) -> Vec<Settler> {
+    match parts {
+        0 => {
+            if let Err(e) = AmqpSettle::settle(Box::new(AmqpSettle(acker)), true).await {
+                tracing::warn!(error = %e, "could not acknowledge an empty batch");
+            }
+            Vec::new()
+        }
+        1 => vec![Settler::new(Box::new(AmqpSettle(acker)))],
+        n => {
+            let shared = Arc::new(SharedDelivery {
+                acker: Mutex::new(Some(acker)),
+                remaining: std::sync::atomic::AtomicUsize::new(n),
+                failed: std::sync::atomic::AtomicBool::new(false),
+            });
+            (0..n)
+                .map(|_| Settler::new(Box::new(PartSettle(shared.clone()))))
+                .collect()
+        }
+    }
+}
+
+/// A delivery shared by the parts it carries.
+struct SharedDelivery {
+    acker: Mutex<Option<Acker>>,
+    remaining: std::sync::atomic::AtomicUsize,
+    failed: std::sync::atomic::AtomicBool,
+}
+
+struct PartSettle(Arc<SharedDelivery>);
+
+impl Settle for PartSettle {
+    fn settle(self: Box<Self>, done: bool) -> BoxFuture<Result<(), BusError>> {
+        use std::sync::atomic::Ordering;
+        Box::pin(async move {
+            let shared = self.0;
+            if !done {
+                shared.failed.store(true, Ordering::SeqCst);
+            }
+            if shared.remaining.fetch_sub(1, Ordering::SeqCst) != 1 {
+                return Ok(());
+            }
+            let acker = shared
+                .acker
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            match acker {
+                Some(acker) => {
+                    let all_done = !shared.failed.load(Ordering::SeqCst);
+                    Box::new(AmqpSettle(acker)).settle(all_done).await
+                }
+                None => Ok(()),
+            }
+        })
+    }
 }
 
 /// Settles one delivery on the channel it came from.

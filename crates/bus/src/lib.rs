@@ -202,7 +202,7 @@ pub fn unacked_deliveries<T: Send + 'static>(
     out
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Clone, Debug, thiserror::Error)]
 pub enum BusError {
     #[error("the bus is closed")]
     Closed,

@@ -310,6 +310,101 @@ async fn events_travel_between_buses() {
     cleanup(&cfg, &[]).await;
 }
 
+/// The events of concurrent senders (an agent's tasks ending together)
+/// travel as a few batch messages; a batch is acknowledged only once every
+/// event in it is settled, and comes back whole if one is not.
+#[tokio::test]
+async fn concurrent_events_share_messages_and_are_acked_as_one() {
+    let cfg = config("batches", 5);
+    let agent = connect(&cfg).await;
+    let sender = agent.event_sender();
+    let event = |task_id, seq| {
+        Event::Task(TaskEvent {
+            task_id,
+            seq,
+            what: TaskEventKind::Started,
+        })
+    };
+    let senders: Vec<_> = (0..30)
+        .map(|i| {
+            let sender = sender.clone();
+            tokio::spawn(async move { sender.send_all(vec![event(i, 1), event(i, 2)]).await })
+        })
+        .collect();
+    for s in senders {
+        s.await.unwrap().expect("events confirmed");
+    }
+    let messages = ready_messages(&cfg.events_queue()).await;
+    assert!(
+        (1..=10).contains(&messages),
+        "60 events of 30 concurrent senders took {messages} messages"
+    );
+
+    let controller = connect(&cfg).await;
+    let mut events = controller.consume_events().await.expect("consume events");
+    let mut seen = std::collections::BTreeSet::new();
+    let mut held = None;
+    for n in 0..60 {
+        let d = next(&mut events).await;
+        let Event::Task(ev) = &d.message else {
+            panic!("unexpected {:?}", d.message)
+        };
+        seen.insert((ev.task_id, ev.seq));
+        if n == 59 {
+            held = Some(d);
+        } else {
+            d.settler.ack().await.expect("ack");
+        }
+    }
+    assert_eq!(seen.len(), 60, "every event arrived once");
+    nothing_more(&mut events).await;
+    // One event of a batch not settled: its whole message goes back.
+    let Some(held) = held else { unreachable!() };
+    let Event::Task(held_event) = held.message.clone() else {
+        unreachable!()
+    };
+    drop(held);
+    controller.close().await;
+    assert_eq!(ready_messages(&cfg.events_queue()).await, 1);
+
+    let controller = connect(&cfg).await;
+    let mut events = controller.consume_events().await.expect("consume events");
+    let mut again = Vec::new();
+    while let Ok(Some(d)) = timeout(Duration::from_millis(500), events.recv()).await {
+        again.push(d);
+    }
+    assert!(
+        again
+            .iter()
+            .any(|d| matches!(&d.message, Event::Task(ev) if *ev == held_event)),
+        "the held event came back"
+    );
+    // A part handed back (nack) returns the message too.
+    let count = again.len();
+    let mut parts = again.into_iter();
+    parts
+        .next()
+        .expect("a part")
+        .settler
+        .nack()
+        .await
+        .expect("nack");
+    for d in parts {
+        d.settler.ack().await.expect("ack");
+    }
+    let mut third = 0;
+    while let Ok(Some(d)) = timeout(Duration::from_millis(500), events.recv()).await {
+        third += 1;
+        d.settler.ack().await.expect("ack");
+    }
+    assert_eq!(third, count, "the nacked batch came back whole, once");
+    controller.close().await;
+    assert_eq!(ready_messages(&cfg.events_queue()).await, 0);
+    drop(sender);
+    agent.close().await;
+    cleanup(&cfg, &[]).await;
+}
+
 #[tokio::test]
 async fn garbage_is_dead_lettered_and_the_queue_goes_on() {
     let cfg = config("garbage", 5);
