@@ -196,6 +196,12 @@ fire_and_measure() {
     done < <(components "$MODE")
     ms=$((WRK_TICKS * 10 * 1000 / TASKS))
     CPU_ROWS+=("$name: CPU per task: ${line}together $((total_ms / 1000)).$(printf '%03d' $((total_ms % 1000))) ms (wrk ~$((ms / 1000)).$(printf '%03d' $((ms % 1000))) ms) -> at most ~$((2000000 / (total_ms > 0 ? total_ms : 1))) tasks/s on 2 cores")
+    # What PostgreSQL did per task (its own counters for the bench database).
+    if [[ $MODE == amqp ]]; then
+        local pgstat
+        pgstat=$($sql "select round(xact_commit::numeric / $TASKS, 2) || ' commits, ' || round(tup_returned::numeric / $TASKS, 1) || ' rows read, ' || round(tup_inserted::numeric / $TASKS, 2) || ' inserted, ' || round(tup_updated::numeric / $TASKS, 2) || ' updated per task' from pg_stat_database where datname = current_database()")
+        CPU_ROWS+=("$name: PostgreSQL: $pgstat")
+    fi
     local rate p50 p99 failed
     rate=$($sql "select round(count(*) * 1000.0 / (max(finished_at) - min(created_at))) from tasks")
     p50=$($sql "select finished_at - created_at from tasks order by 1 limit 1 offset (select count(*) * 50 / 100 from tasks)")

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use ironrack_bus::TaskRequest;
-use ironrack_seal::PublicKey;
+use ironrack_seal::{PublicKey, Sealer};
 use ironrack_store::{Store, StoreError};
 
 use crate::{AppState, Problem};
@@ -23,32 +23,73 @@ use crate::{AppState, Problem};
 /// bounds how long another controller process would go on with it.
 const FRESH: Duration = Duration::from_secs(10);
 
-/// A site's key (or its absence) and when it was read.
-type Known = (Instant, Option<Arc<PublicKey>>);
+/// How long one key encapsulation seals secrets before a new one is made.
+const SEALER_LIFE: Duration = Duration::from_secs(300);
 
-/// Parsed site keys by site name, so that publishing costs no database
-/// read or key parsing per task.
+/// A site's registered key and the encapsulation secrets are sealed with.
+pub(crate) struct SiteKey {
+    public: PublicKey,
+    sealer: Sealer,
+    made: Instant,
+}
+
+impl SiteKey {
+    fn new(public: PublicKey) -> Result<SiteKey, ironrack_seal::SealError> {
+        Ok(SiteKey {
+            sealer: public.sealer()?,
+            public,
+            made: Instant::now(),
+        })
+    }
+}
+
+/// A site's key (or its absence) and when it was read.
+type Known = (Instant, Option<Arc<SiteKey>>);
+
+/// Parsed site keys by site name, with their sealers, so that publishing
+/// costs no database read, key parsing or X25519 work per task.
 #[derive(Default)]
 pub(crate) struct SiteKeys {
     cache: Mutex<HashMap<String, Known>>,
 }
 
 impl SiteKeys {
-    async fn get(&self, store: &Store, site: &str) -> Result<Option<Arc<PublicKey>>, StoreError> {
-        if let Some((at, key)) = self.lock().get(site)
+    async fn get(&self, store: &Store, site: &str) -> Result<Option<Arc<SiteKey>>, StoreError> {
+        let previous = self.lock().get(site).cloned();
+        if let Some((at, key)) = &previous
             && at.elapsed() < FRESH
+            && key.as_ref().is_none_or(|k| k.made.elapsed() < SEALER_LIFE)
         {
             return Ok(key.clone());
         }
-        let key = match store.site_by_name(site).await? {
+        let public = match store.site_by_name(site).await? {
             Some(s) => s.agent_key.as_deref().and_then(|text| match PublicKey::parse(text) {
-                Ok(k) => Some(Arc::new(k)),
+                Ok(k) => Some(k),
                 Err(e) => {
                     // Checked when registered; only a hand-edited row gets here.
                     tracing::error!(site, error = %e, "the site's stored agent key is unusable");
                     None
                 }
             }),
+            None => None,
+        };
+        let key = match public {
+            // The same key with a sealer still young: keep the sealer.
+            Some(public)
+                if previous
+                    .as_ref()
+                    .and_then(|(_, k)| k.as_ref())
+                    .is_some_and(|k| k.public == public && k.made.elapsed() < SEALER_LIFE) =>
+            {
+                previous.and_then(|(_, k)| k)
+            }
+            Some(public) => match SiteKey::new(public) {
+                Ok(k) => Some(Arc::new(k)),
+                Err(e) => {
+                    tracing::error!(site, error = %e, "cannot seal to the site's agent key");
+                    None
+                }
+            },
             None => None,
         };
         self.lock()
@@ -116,7 +157,7 @@ impl AppState {
             .await
             .map_err(Unsealed::Store)?
             .ok_or_else(|| Unsealed::NoKey(req.site.clone()))?;
-        req.seal_secrets(&key).map_err(Unsealed::Seal)
+        req.seal_secrets(&key.sealer).map_err(Unsealed::Seal)
     }
 
     /// Before writing a task that will carry secrets to `site`: refuses

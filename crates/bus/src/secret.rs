@@ -10,7 +10,7 @@
 //! another message (another server's task, another BMC address) does not
 //! open.
 
-use ironrack_seal::{AgentKey, OpenError, PublicKey, Sealed};
+use ironrack_seal::{AgentKey, OpenError, Seal, Sealed};
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
@@ -120,8 +120,9 @@ impl TaskRequest {
         password.chain(others)
     }
 
-    /// Seals every secret in clear to `key` (the site agent's).
-    pub fn seal_secrets(&mut self, key: &PublicKey) -> Result<(), SecretError> {
+    /// Seals every secret in clear to `key` (the site agent's public key,
+    /// or a `Sealer` kept for it).
+    pub fn seal_secrets(&mut self, key: &impl Seal) -> Result<(), SecretError> {
         let context = self.context();
         let seal = |what: &str, secret: &mut Secret| -> Result<(), SecretError> {
             if let Secret::Plain(text) = secret {

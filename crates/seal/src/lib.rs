@@ -6,18 +6,30 @@
 //! onto the broker, and only the agent can open it.
 //!
 //! The construction is HPKE (RFC 9180) in base mode with
-//! DHKEM(X25519, HKDF-SHA256), HKDF-SHA256 and ChaCha20-Poly1305: a fresh
-//! ephemeral key per secret, and associated data that the caller uses to
-//! bind the secret to where it may be used (task, server, BMC), so a sealed
-//! blob copied into another message does not open. Plaintexts are padded to
-//! a multiple of [`PAD`] bytes so that ciphertexts do not tell a password's
-//! length.
+//! DHKEM(X25519, HKDF-SHA256) and HKDF-SHA256, used export-only: one key
+//! encapsulation gives, through HPKE's exporter (§5.3), a 32-byte key; each
+//! secret is then an XChaCha20-Poly1305 box under that key with a random
+//! 192-bit nonce and associated data that the caller uses to bind the
+//! secret to where it may be used (task, server, BMC), so a sealed blob
+//! copied into another message does not open. A [`Sealer`] (the
+//! controller's, per site key) keeps one encapsulation for a while and the
+//! agent remembers the keys it derived, so the X25519 work (two scalar
+//! multiplications to seal, one to open: most of a task's CPU otherwise) is
+//! paid once per encapsulation, not once per task. Against a stolen agent
+//! key this is as strong as a fresh ephemeral per secret (neither has
+//! forward secrecy towards the recipient's static key). Plaintexts are
+//! padded to a multiple of [`PAD`] bytes so that ciphertexts do not tell a
+//! password's length. Boxes of the first format (single-shot HPKE with
+//! ChaCha20-Poly1305, no nonce) still open.
 //!
 //! Invariant: no I/O except in [`keyfile`]; nothing here logs.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
+use chacha20poly1305::aead::{Aead as _, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use hpke::{Deserializable, Kem as _, OpModeR, OpModeS, Serializable};
+use rand::RngCore;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
@@ -28,8 +40,18 @@ type Kem = hpke::kem::X25519HkdfSha256;
 type Kdf = hpke::kdf::HkdfSha256;
 type Cipher = hpke::aead::ChaCha20Poly1305;
 
-/// HPKE's `info`: separates these boxes from any other use of the same keys.
+/// HPKE's `info` of the first format (a single-shot box per secret).
 const INFO: &[u8] = b"ironrack sealed secret v1";
+/// HPKE's `info` of the current format: separates these keys from any
+/// other use of the same agent key.
+const INFO_V2: &[u8] = b"ironrack sealed secret v2";
+/// The exporter context of the box key.
+const BOX_KEY: &[u8] = b"ironrack secret box key";
+/// Bytes of an XChaCha20-Poly1305 nonce.
+const NONCE_LEN: usize = 24;
+/// Encapsulations an agent keeps the derived key of (one per controller
+/// process and period, so a handful is plenty).
+const REMEMBERED: usize = 16;
 /// Plaintexts are padded to a multiple of this many bytes.
 pub const PAD: usize = 32;
 /// Bytes of a raw X25519 key.
@@ -113,21 +135,81 @@ impl PublicKey {
         &self.fingerprint
     }
 
-    /// Seals `secret` to this key, bound to `aad`.
+    /// Seals `secret` to this key, bound to `aad`, with an encapsulation
+    /// of its own (for many secrets, keep a [`Sealer`]).
     pub fn seal(&self, secret: &str, aad: &[u8]) -> Result<Sealed, SealError> {
-        let padded = pad(secret.as_bytes());
-        let (enc, ct) = hpke::single_shot_seal::<Cipher, Kdf, Kem, _>(
+        self.sealer()?.seal(secret, aad)
+    }
+
+    /// A new encapsulation to this key, to seal many secrets with.
+    pub fn sealer(&self) -> Result<Sealer, SealError> {
+        let (enc, ctx) = hpke::setup_sender::<ExportOnly, Kdf, Kem, _>(
             &OpModeS::Base,
             &self.key,
-            INFO,
-            &padded,
-            aad,
+            INFO_V2,
             &mut rand::rngs::OsRng,
         )
         .map_err(|_| SealError)?;
-        Ok(Sealed {
+        let mut key = Zeroizing::new([0u8; 32]);
+        ctx.export(BOX_KEY, key.as_mut_slice())
+            .map_err(|_| SealError)?;
+        Ok(Sealer {
             sealed_to: self.fingerprint.clone(),
             enc: enc.to_bytes().to_vec(),
+            cipher: XChaCha20Poly1305::new(key.as_slice().into()),
+        })
+    }
+}
+
+type ExportOnly = hpke::aead::ExportOnlyAead;
+
+/// What seals secrets: a [`PublicKey`] (a new encapsulation each time) or
+/// a [`Sealer`] (one kept for many).
+pub trait Seal {
+    fn seal(&self, secret: &str, aad: &[u8]) -> Result<Sealed, SealError>;
+}
+
+impl Seal for PublicKey {
+    fn seal(&self, secret: &str, aad: &[u8]) -> Result<Sealed, SealError> {
+        PublicKey::seal(self, secret, aad)
+    }
+}
+
+impl Seal for Sealer {
+    fn seal(&self, secret: &str, aad: &[u8]) -> Result<Sealed, SealError> {
+        Sealer::seal(self, secret, aad)
+    }
+}
+
+/// One key encapsulation to a public key, sealing any number of secrets:
+/// each gets its own random nonce. Renew it now and then (the controller
+/// does every few minutes) so that one encapsulation does not live forever.
+pub struct Sealer {
+    sealed_to: String,
+    enc: Vec<u8>,
+    cipher: XChaCha20Poly1305,
+}
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Sealer(to {})", self.sealed_to)
+    }
+}
+
+impl Sealer {
+    /// Seals `secret`, bound to `aad`.
+    pub fn seal(&self, secret: &str, aad: &[u8]) -> Result<Sealed, SealError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        rand::rngs::OsRng.fill_bytes(&mut nonce);
+        let padded = pad(secret.as_bytes());
+        let ct = self
+            .cipher
+            .encrypt(XNonce::from_slice(&nonce), Payload { msg: &padded, aad })
+            .map_err(|_| SealError)?;
+        Ok(Sealed {
+            sealed_to: self.sealed_to.clone(),
+            enc: self.enc.clone(),
+            nonce: Some(nonce.to_vec()),
             ct,
         })
     }
@@ -146,6 +228,8 @@ pub struct SealError;
 pub struct AgentKey {
     secret: <Kem as hpke::Kem>::PrivateKey,
     public: PublicKey,
+    /// Box keys derived from recent encapsulations, newest last.
+    derived: std::sync::Mutex<Vec<(Vec<u8>, XChaCha20Poly1305)>>,
 }
 
 impl std::fmt::Debug for AgentKey {
@@ -166,6 +250,7 @@ impl AgentKey {
         AgentKey {
             secret,
             public: PublicKey::from_bytes(bytes),
+            derived: std::sync::Mutex::new(Vec::new()),
         }
     }
 
@@ -199,8 +284,9 @@ impl AgentKey {
         }
         let enc = <Kem as hpke::Kem>::EncappedKey::from_bytes(&sealed.enc)
             .map_err(|_| OpenError::Invalid)?;
-        let padded = Zeroizing::new(
-            hpke::single_shot_open::<Cipher, Kdf, Kem>(
+        let padded = Zeroizing::new(match &sealed.nonce {
+            Some(nonce) => self.open_box(&enc, &sealed.enc, nonce, &sealed.ct, aad)?,
+            None => hpke::single_shot_open::<Cipher, Kdf, Kem>(
                 &OpModeR::Base,
                 &self.secret,
                 &enc,
@@ -209,10 +295,53 @@ impl AgentKey {
                 aad,
             )
             .map_err(|_| OpenError::Invalid)?,
-        );
+        });
         let plain = unpad(&padded).ok_or(OpenError::Invalid)?;
         let text = std::str::from_utf8(plain).map_err(|_| OpenError::Invalid)?;
         Ok(Zeroizing::new(text.to_owned()))
+    }
+
+    /// Opens a box of the current format, deriving its encapsulation's key
+    /// only the first time that encapsulation is seen.
+    fn open_box(
+        &self,
+        enc: &<Kem as hpke::Kem>::EncappedKey,
+        enc_bytes: &[u8],
+        nonce: &[u8],
+        ct: &[u8],
+        aad: &[u8],
+    ) -> Result<Vec<u8>, OpenError> {
+        if nonce.len() != NONCE_LEN {
+            return Err(OpenError::Invalid);
+        }
+        let open = |cipher: &XChaCha20Poly1305| {
+            cipher
+                .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad })
+                .map_err(|_| OpenError::Invalid)
+        };
+        let mut derived = self.derived.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, cipher)) = derived.iter().find(|(e, _)| e == enc_bytes) {
+            return open(cipher);
+        }
+        let ctx = hpke::setup_receiver::<ExportOnly, Kdf, Kem>(
+            &OpModeR::Base,
+            &self.secret,
+            enc,
+            INFO_V2,
+        )
+        .map_err(|_| OpenError::Invalid)?;
+        let mut key = Zeroizing::new([0u8; 32]);
+        ctx.export(BOX_KEY, key.as_mut_slice())
+            .map_err(|_| OpenError::Invalid)?;
+        let cipher = XChaCha20Poly1305::new(key.as_slice().into());
+        let plain = open(&cipher)?;
+        // Only an encapsulation that opened a box is remembered, so forged
+        // ones cannot push out the real.
+        if derived.len() >= REMEMBERED {
+            derived.remove(0);
+        }
+        derived.push((enc_bytes.to_vec(), cipher));
+        Ok(plain)
     }
 }
 
@@ -236,6 +365,9 @@ pub struct Sealed {
     /// HPKE's encapsulated (ephemeral public) key.
     #[serde(with = "b64")]
     pub enc: Vec<u8>,
+    /// The box's nonce (absent in the first format, whose box is HPKE's own).
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "b64_opt")]
+    pub nonce: Option<Vec<u8>>,
     /// The padded secret, encrypted and authenticated.
     #[serde(with = "b64")]
     pub ct: Vec<u8>,
@@ -279,6 +411,23 @@ mod b64 {
     }
 }
 
+mod b64_opt {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(bytes: &Option<Vec<u8>>, s: S) -> Result<S::Ok, S::Error> {
+        match bytes {
+            Some(b) => super::b64::serialize(b, s),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+        #[derive(Deserialize)]
+        struct Wrapped(#[serde(with = "super::b64")] Vec<u8>);
+        Option::<Wrapped>::deserialize(d).map(|w| w.map(|Wrapped(b)| b))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -310,6 +459,57 @@ mod tests {
         let mut bad = sealed;
         bad.enc.pop();
         assert_eq!(key.open(&bad, b"aad"), Err(OpenError::Invalid));
+    }
+
+    #[test]
+    fn one_sealer_seals_many_boxes_that_open_alone() {
+        let key = AgentKey::generate();
+        let sealer = key.public().sealer().unwrap();
+        let a = sealer.seal("pw-a", b"task 1").unwrap();
+        let b = sealer.seal("pw-b", b"task 2").unwrap();
+        assert_eq!(a.enc, b.enc, "one encapsulation");
+        assert_ne!(a.nonce, b.nonce, "a fresh nonce per box");
+        // A second agent process (nothing derived yet) opens them too.
+        let again = AgentKey::from_base64(&key.to_base64()).unwrap();
+        assert_eq!(*again.open(&b, b"task 2").unwrap(), "pw-b");
+        assert_eq!(*again.open(&a, b"task 1").unwrap(), "pw-a");
+        assert_eq!(again.open(&a, b"task 2"), Err(OpenError::Invalid));
+        let mut bad = a.clone();
+        if let Some(n) = bad.nonce.as_mut() {
+            n[0] ^= 1;
+        }
+        assert_eq!(key.open(&bad, b"task 1"), Err(OpenError::Invalid));
+        let mut bad = a.clone();
+        bad.nonce = Some(vec![0; 12]);
+        assert_eq!(key.open(&bad, b"task 1"), Err(OpenError::Invalid));
+        // A box re-labelled as the first format does not open either.
+        let mut bad = a;
+        bad.nonce = None;
+        assert_eq!(key.open(&bad, b"task 1"), Err(OpenError::Invalid));
+    }
+
+    #[test]
+    fn boxes_of_the_first_format_still_open() {
+        let key = AgentKey::generate();
+        let padded = pad(b"old-pw");
+        let (enc, ct) = hpke::single_shot_seal::<Cipher, Kdf, Kem, _>(
+            &OpModeS::Base,
+            &key.public().key,
+            INFO,
+            &padded,
+            b"aad",
+            &mut rand::rngs::OsRng,
+        )
+        .unwrap();
+        let json = format!(
+            r#"{{"sealed_to":"{}","enc":"{}","ct":"{}"}}"#,
+            key.public().fingerprint(),
+            BASE64.encode(enc.to_bytes()),
+            BASE64.encode(&ct)
+        );
+        let sealed: Sealed = serde_json::from_str(&json).unwrap();
+        assert_eq!(sealed.nonce, None);
+        assert_eq!(*key.open(&sealed, b"aad").unwrap(), "old-pw");
     }
 
     #[test]
