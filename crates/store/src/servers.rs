@@ -420,14 +420,35 @@ impl Store {
     pub async fn set_power_states(&self, states: &[(i64, PowerState)]) -> Result<()> {
         let now = now_ms();
         let last: std::collections::BTreeMap<i64, PowerState> = states.iter().copied().collect();
-        on_pool!(self, p => {
-            let mut tx = p.begin_write().await?;
-            for (server_id, state) in &last {
-                sqlx::query("UPDATE servers SET power_state = $2, power_observed_at = $3 WHERE id = $1")
-                    .bind(server_id).bind(state.as_str()).bind(now).execute(&mut *tx).await?;
+        match &self.pool {
+            // One statement: a round trip per server would cost as much as
+            // the tasks that observed them.
+            crate::Pool::Postgres(p) => {
+                sqlx::query(
+                    "UPDATE servers s SET power_state = u.state, power_observed_at = $3 \
+                     FROM unnest($1::bigint[], $2::text[]) AS u(id, state) WHERE s.id = u.id",
+                )
+                .bind(last.keys().copied().collect::<Vec<i64>>())
+                .bind(last.values().map(|s| s.as_str()).collect::<Vec<&str>>())
+                .bind(now)
+                .execute(p)
+                .await?;
             }
-            tx.commit().await?;
-        });
+            crate::Pool::Sqlite(p) => {
+                let mut tx = p.begin_write().await?;
+                for (server_id, state) in &last {
+                    sqlx::query(
+                        "UPDATE servers SET power_state = $2, power_observed_at = $3 WHERE id = $1",
+                    )
+                    .bind(server_id)
+                    .bind(state.as_str())
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                tx.commit().await?;
+            }
+        }
         Ok(())
     }
 

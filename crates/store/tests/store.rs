@@ -558,6 +558,22 @@ async fn concurrent_tasks_share_writes_but_keep_their_own_rows(store: Store) {
         }
     }
     assert!(store.unfinished_tasks(false).await.unwrap().is_empty());
+
+    // Power observations of a batch: the last one per server counts.
+    let other = site_and_server(&store, "db2", None).await;
+    store
+        .set_power_states(&[
+            (server.id, PowerState::On),
+            (other.id, PowerState::Off),
+            (server.id, PowerState::Off),
+        ])
+        .await
+        .unwrap();
+    for id in [server.id, other.id] {
+        let s = store.server(id).await.unwrap().unwrap();
+        assert_eq!(s.power_state, PowerState::Off);
+        assert!(s.power_observed_at.is_some());
+    }
 }
 
 async fn tokens_and_users(store: Store) {
