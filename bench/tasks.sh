@@ -236,6 +236,9 @@ for mode in $MODES; do
     amqp)
         PG_DB=ironrack_bench_tasks_$$
         createdb -h "$PG_HOST" -U "$PG_USER" "$PG_DB"
+        # PG_LOG=1: PostgreSQL logs every statement of the bench database
+        # (to its server log), for counting what a task costs it.
+        [[ ${PG_LOG:-0} == 1 ]] && psql -h "$PG_HOST" -U "$PG_USER" -qc "ALTER DATABASE $PG_DB SET log_statement = 'all'" postgres
         PORT=$(free_port)
         "$BIN" controller --data-dir "$WORK/ctl" --listen "127.0.0.1:$PORT" --admin-password "$PW" \
             --database-url "postgres://$PG_USER@$PG_HOST/$PG_DB" --amqp "$AMQP" --amqp-prefix "$PREFIX" \
