@@ -757,6 +757,7 @@ async fn sol_through_a_site_agents_gateway() {
     let amqp = std::env::var("IRONRACK_TEST_AMQP")
         .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned());
     let prefix = format!("ironrack-test-console-{}", std::process::id());
+    let _broker = common::BrokerObjects::new(&amqp, &prefix);
     let s = Server::start_controller(&amqp, &prefix).await;
     let admin = s.admin().await;
     s.post("/api/v1/sites", &admin, json!({"name": "ams"}))
@@ -1215,6 +1216,7 @@ async fn sessions_of_an_agent_that_died_are_closed_when_it_returns() {
     let amqp = std::env::var("IRONRACK_TEST_AMQP")
         .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned());
     let prefix = format!("ironrack-test-console-reap-{}", std::process::id());
+    let _broker = common::BrokerObjects::new(&amqp, &prefix);
     let s = Server::start_controller(&amqp, &prefix).await;
     let admin = s.admin().await;
     s.post("/api/v1/sites", &admin, json!({"name": "fra"}))

@@ -407,6 +407,7 @@ async fn poller_and_sensors_through_rabbitmq() {
         std::process::id(),
         ironrack_store::now_ms() % 1_000_000
     );
+    let _broker = common::BrokerObjects::new(&url, &prefix);
     let s = Server::start_controller_with(&url, &prefix, &["--power-poll-interval", "1s"]).await;
     let admin = s.admin().await;
     s.post("/api/v1/sites", &admin, json!({"name": "ams"}))

@@ -52,6 +52,7 @@ async fn wait_state(s: &Server, token: &str, id: i64, want: &str, within: Durati
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agents_take_only_their_sites_tasks_and_survive_kill_9() {
     let (url, prefix) = (amqp_url(), prefix("sites"));
+    let _broker = common::BrokerObjects::new(&url, &prefix);
     let s = Server::start_controller(&url, &prefix).await;
     let admin = s.admin().await;
     for site in ["ams", "fra"] {
@@ -130,12 +131,12 @@ async fn agents_take_only_their_sites_tasks_and_survive_kill_9() {
         .collect();
     assert!(names.contains(&"fra-a".to_owned()), "{sites}");
     drop(fra_agent);
-    cleanup(&prefix, &["ams", "fra"]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_controller_restart_loses_no_task() {
     let (url, prefix) = (amqp_url(), prefix("restart"));
+    let _broker = common::BrokerObjects::new(&url, &prefix);
     let mut s = Server::start_controller(&url, &prefix).await;
     let admin = s.admin().await;
     s.post("/api/v1/sites", &admin, json!({"name": "ber"}))
@@ -170,7 +171,6 @@ async fn a_controller_restart_loses_no_task() {
     }
     // The broker already held them: the restart did not publish them twice.
     assert!(s.log().contains("resumed=0"), "{}", s.log());
-    cleanup(&prefix, &["ber"]).await;
 }
 
 /// A queue of the test's own bound to the installation's task and event
@@ -266,6 +266,7 @@ async fn bmc_secrets_cross_the_broker_only_sealed() {
     const VNC_PASSWORD: &str = "vnc-Secret-77";
     const FRA_PASSWORD: &str = "fra-Secret-99";
     let (url, prefix) = (amqp_url(), prefix("sealed"));
+    let _broker = common::BrokerObjects::new(&url, &prefix);
     bmc.ipmitool(&["user", "set", "password", "3", IPMI_PASSWORD]);
     let s = Server::start_controller(&url, &prefix).await;
     let capture = Capture::bind(&url, &prefix).await;
@@ -465,19 +466,5 @@ async fn bmc_secrets_cross_the_broker_only_sealed() {
         }
     }
     drop((ams_agent, fra_agent));
-    cleanup(&prefix, &["ams", "fra"]).await;
 }
 
-/// Removes the test's queues and exchanges from the broker.
-async fn cleanup(prefix: &str, sites: &[&str]) {
-    let mut queues: Vec<String> = sites
-        .iter()
-        .map(|s| format!("{prefix}.tasks.{s}"))
-        .collect();
-    queues.extend([format!("{prefix}.events"), format!("{prefix}.dead")]);
-    for q in queues {
-        let _ = std::process::Command::new("rabbitmqctl")
-            .args(["-q", "delete_queue", &q])
-            .output();
-    }
-}

@@ -497,3 +497,69 @@ macro_rules! both_databases {
         )*
     };
 }
+
+/// Deletes, when dropped (also when the test panics), every queue and
+/// exchange on the broker whose name starts with the test's prefix: what
+/// its controller and agents declared. Without it each run would leave
+/// its topology on the developer's or CI's RabbitMQ.
+#[allow(dead_code)] // not every test file that includes `common` uses a broker
+pub struct BrokerObjects {
+    url: String,
+    prefix: String,
+}
+
+#[allow(dead_code)]
+impl BrokerObjects {
+    pub fn new(url: &str, prefix: &str) -> BrokerObjects {
+        BrokerObjects {
+            url: url.to_owned(),
+            prefix: prefix.to_owned(),
+        }
+    }
+}
+
+impl Drop for BrokerObjects {
+    fn drop(&mut self) {
+        // rabbitmqctl lists the names; AMQP deletes them (rabbitmqctl has no
+        // delete for exchanges). Its own thread and runtime: Drop cannot await.
+        let named = |what: &str| -> Vec<String> {
+            Command::new("rabbitmqctl")
+                .args(["-q", "--no-table-headers", &format!("list_{what}"), "name"])
+                .output()
+                .map(|o| {
+                    String::from_utf8_lossy(&o.stdout)
+                        .lines()
+                        .map(str::trim)
+                        .filter(|n| n.starts_with(&self.prefix))
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let (queues, exchanges) = (named("queues"), named("exchanges"));
+        let url = self.url.clone();
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
+            rt.block_on(async move {
+                let Ok(conn) =
+                    lapin::Connection::connect(&url, lapin::ConnectionProperties::default()).await
+                else {
+                    return;
+                };
+                let Ok(ch) = conn.create_channel().await else {
+                    return;
+                };
+                for q in &queues {
+                    let _ = ch.queue_delete(q.as_str().into(), Default::default()).await;
+                }
+                for x in &exchanges {
+                    let _ = ch.exchange_delete(x.as_str().into(), Default::default()).await;
+                }
+                let _ = conn.close(200, "test done".into()).await;
+            });
+        })
+        .join();
+    }
+}
