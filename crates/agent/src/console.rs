@@ -336,6 +336,7 @@ async fn start_desktop(
             let text = e.to_string();
             match e {
                 D::NoTemplate { .. } => DriverError::BadRequest(text),
+                D::NoJvm(_) => DriverError::Unsupported(text),
                 D::Login(L::Refused { .. } | L::NoSession { .. }) => DriverError::Auth(text),
                 D::Login(L::Unreachable { .. }) => DriverError::Unreachable(text),
                 _ => DriverError::Bmc(text),

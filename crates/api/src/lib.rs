@@ -12,6 +12,7 @@
 mod audit;
 mod auth;
 mod console_reaper;
+mod desktop_templates;
 mod dto;
 mod events;
 mod idempotency;
@@ -110,6 +111,8 @@ pub struct AppState {
     site_keys: Arc<sealing::SiteKeys>,
     /// Which agent process holds each console session.
     console_holders: Arc<std::sync::Mutex<console_reaper::ConsoleHolders>>,
+    /// Which desktop templates each site's agents know.
+    desktop_templates: Arc<std::sync::Mutex<desktop_templates::AgentTemplates>>,
 }
 
 struct Limits {
@@ -136,7 +139,22 @@ impl AppState {
             console_holders: Arc::new(std::sync::Mutex::new(console_reaper::ConsoleHolders::new(
                 std::time::Instant::now(),
             ))),
+            desktop_templates: Arc::default(),
         }
+    }
+
+    /// `ironrack serve`: the desktop templates of the one local agent,
+    /// which serves every site (when it runs desktop sessions).
+    pub fn set_local_desktop_templates(&self, names: impl IntoIterator<Item = String>) {
+        self.desktop_templates().set_local(names);
+    }
+
+    pub(crate) fn desktop_templates(
+        &self,
+    ) -> std::sync::MutexGuard<'_, desktop_templates::AgentTemplates> {
+        self.desktop_templates
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
     }
 
     pub(crate) fn console_holders(
@@ -396,10 +414,17 @@ async fn apply_event(state: &AppState, event: &Event) -> Result<(), ironrack_sto
             version,
             key,
             console_instance,
+            desktop_templates,
         } => {
             store
                 .agent_heartbeat(site, agent, version, key.as_deref())
                 .await?;
+            state.desktop_templates().heartbeat(
+                site,
+                agent,
+                desktop_templates.as_deref(),
+                std::time::Instant::now(),
+            );
             if let Some(i) = console_instance {
                 state
                     .console_holders()

@@ -165,6 +165,11 @@ pub enum Event {
         /// instance that was replaced or went silent.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         console_instance: Option<String>,
+        /// The desktop templates it knows (absent when it runs no desktop
+        /// sessions, and from older agents): the controller refuses an
+        /// unknown template itself instead of sending a task to fail.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        desktop_templates: Option<Vec<String>>,
     },
 }
 
@@ -635,5 +640,32 @@ mod tests {
             err.contains("register this agent's key on site `ams`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn heartbeats_of_older_agents_carry_no_template_list() {
+        let old = r#"{"type":"heartbeat","site":"ams","agent":"a1","version":"0.1.0"}"#;
+        let ev: Event = serde_json::from_str(old).unwrap();
+        assert!(matches!(
+            ev,
+            Event::Heartbeat {
+                desktop_templates: None,
+                ..
+            }
+        ));
+        let new = Event::Heartbeat {
+            site: "ams".into(),
+            agent: "a1".into(),
+            version: "0.2.0".into(),
+            key: None,
+            console_instance: None,
+            desktop_templates: Some(vec!["ami-java".into()]),
+        };
+        let text = serde_json::to_string(&new).unwrap();
+        assert!(
+            text.contains(r#""desktop_templates":["ami-java"]"#),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<Event>(&text).unwrap(), new);
     }
 }

@@ -290,6 +290,7 @@ async fn events_travel_between_buses() {
             version: "0.1.0".into(),
             key: Some(agent_key().public().fingerprint().to_owned()),
             console_instance: Some("c0ffee".into()),
+            desktop_templates: Some(vec!["supermicro-java".into()]),
         },
     ];
     let sender = agent.event_sender();

@@ -93,6 +93,16 @@ pub struct DesktopArgs {
         default_value = "1024x768x24"
     )]
     desktop_resolution: String,
+    /// Where JVMs for Java viewers are installed: each a JVM home or a
+    /// directory of them; a template's java_version picks one (the same
+    /// major, else the nearest newer). Comma-separated.
+    #[arg(
+        long,
+        env = "IRONRACK_DESKTOP_JVM_DIRS",
+        value_delimiter = ',',
+        default_value = "/usr/lib/jvm"
+    )]
+    desktop_jvm_dirs: Vec<PathBuf>,
 }
 
 impl DesktopArgs {
@@ -111,6 +121,7 @@ impl DesktopArgs {
         cfg.slots = self.desktop_slots;
         cfg.display_base = self.desktop_display_base;
         cfg.iso_dir = self.desktop_iso_dir.clone();
+        cfg.jvm_dirs = self.desktop_jvm_dirs.clone();
         cfg.default_resolution = self
             .desktop_resolution
             .parse()
@@ -537,6 +548,9 @@ pub async fn run(cmd: ServeCmd) -> anyhow::Result<()> {
     tokio::spawn(agent.run(queue));
     let events = bus.take_events().context("event stream already taken")?;
     let state = AppState::new(store, Arc::new(bus), s.api.clone());
+    if let Some(d) = &desktops {
+        state.set_local_desktop_templates(d.templates().names().map(str::to_owned));
+    }
     tokio::spawn(ironrack_api::apply_events(
         state.clone(),
         ironrack_bus::unacked_deliveries(events),
@@ -548,7 +562,7 @@ pub async fn run(cmd: ServeCmd) -> anyhow::Result<()> {
     }
     let served = serve_api(state, &s, started, "serve", Some(gateway)).await;
     if let Some(d) = desktops {
-        d.stop_all();
+        d.stop_all().await;
     }
     served
 }
@@ -667,12 +681,21 @@ pub async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
         console_instance = Some(gateway.instance().to_owned());
         agent = agent.with_console(gateway);
     }
+    let desktops = args
+        .desktop
+        .desktops(PathBuf::from("ironrack-agent-data/desktop"))?;
+    if let Some(d) = &desktops {
+        agent = agent.with_desktops(d.clone());
+    }
     let heartbeat = Event::Heartbeat {
         site: site.clone(),
         agent: name.clone(),
         version: env!("CARGO_PKG_VERSION").to_owned(),
         key: Some(key_fingerprint),
         console_instance,
+        desktop_templates: desktops
+            .as_ref()
+            .map(|d| d.templates().names().map(str::to_owned).collect()),
     };
     let beats = events.clone();
     tokio::spawn(async move {
@@ -683,19 +706,13 @@ pub async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
             tokio::time::sleep(HEARTBEAT).await;
         }
     });
-    let desktops = args
-        .desktop
-        .desktops(PathBuf::from("ironrack-agent-data/desktop"))?;
-    if let Some(d) = &desktops {
-        agent = agent.with_desktops(d.clone());
-    }
     tracing::info!(site = %site, agent = %name, "agent connected");
     tokio::select! {
         _ = agent.run_deliveries(tasks) => {},
         _ = shutdown_signal() => {},
     }
     if let Some(d) = desktops {
-        d.stop_all();
+        d.stop_all().await;
     }
     bus.close().await;
     Ok(())

@@ -3,8 +3,11 @@
 //! Firefox showing its console page, and javaws running the JNLP it hands
 //! out (a small Java program compiled here); pixels read through the
 //! gateway with a minimal RFB client; after close no process of the
-//! session's uid is left. Skipped (with a notice) when not root or when
-//! Xvfb, x11vnc, openbox, firefox-esr, javaws or javac is missing.
+//! session's uid is left and the BMC saw the logout with the session's
+//! cookie. The Java viewer runs on the JVM its template's java_version
+//! picks (an older one than the system's, installed apart), and shows
+//! which. Skipped (with a notice) when not root or when Xvfb, x11vnc,
+//! openbox, firefox-esr, javaws, javac or that older JVM is missing.
 
 mod common;
 
@@ -16,7 +19,8 @@ use std::time::Duration;
 use common::Server;
 use futures_util::{SinkExt, StreamExt};
 use ironrack_desktop::testing::{
-    self, FrameReader, JAVA_RGB, PAGE_RGB, RFB_SETUP, TEMPLATES, covers, rfb_full_request,
+    self, FrameReader, JAVA_RGB, OLD_JVM_DIR, OLD_JVM_MAJOR, PAGE_RGB, RFB_SETUP, TEMPLATES,
+    TestBmc, covers, rfb_full_request, version_rgb,
 };
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -123,6 +127,26 @@ impl Rfb {
     }
 }
 
+/// Waits until the test BMC has seen `logout` (method, path, cookies).
+async fn logged_out(bmc: &TestBmc, logout: &str) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !bmc.logouts().iter().any(|l| l == logout) {
+        assert!(
+            Instant::now() < deadline,
+            "no `{logout}` at the BMC; it saw {:?}",
+            bmc.logouts()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Adds a server (as admin); its id.
+async fn add_server(s: &Server, admin: &str, body: Value) -> i64 {
+    s.post("/api/v1/servers", admin, body).await.expect(201)["id"]
+        .as_i64()
+        .unwrap()
+}
+
 async fn open_desktop(s: &Server, token: &str, server: i64, body: Value) -> common::Reply {
     s.call_with(
         Method::POST,
@@ -170,6 +194,13 @@ async fn desktop_sessions_show_the_bmc_page_and_its_java_viewer_and_leave_nothin
         eprintln!("skipped: desktop sessions need {m}");
         return;
     }
+    let old_jvm = match testing::old_jvm() {
+        Ok(j) => j,
+        Err(m) => {
+            eprintln!("skipped: the Java viewer's test needs {m}");
+            return;
+        }
+    };
     let work: PathBuf =
         std::env::temp_dir().join(format!("ironrack-desktop-it-{}", std::process::id()));
     std::fs::create_dir_all(&work).unwrap();
@@ -205,6 +236,8 @@ async fn desktop_sessions_show_the_bmc_page_and_its_java_viewer_and_leave_nothin
             &DISPLAY_BASE.to_string(),
             "--desktop-iso-dir",
             iso.to_str().unwrap(),
+            "--desktop-jvm-dirs",
+            &format!("{OLD_JVM_DIR},/usr/lib/jvm"),
         ],
     )
     .await;
@@ -222,37 +255,11 @@ async fn desktop_sessions_show_the_bmc_page_and_its_java_viewer_and_leave_nothin
             "driver": "fake", "address": "127.0.0.1", "username": testing::USER, "password": password,
             "console": {"template": template, "web": web}}})
     };
-    let add = |name: &str, template: &str, password: &str| add_at(name, template, password, &bmc);
-    let html5 = s
-        .post(
-            "/api/v1/servers",
-            &admin,
-            add("web-bmc", "test-html5", testing::PASSWORD),
-        )
-        .await
-        .expect(201)["id"]
-        .as_i64()
-        .unwrap();
-    let java = s
-        .post(
-            "/api/v1/servers",
-            &admin,
-            add("java-bmc", "test-java", testing::PASSWORD),
-        )
-        .await
-        .expect(201)["id"]
-        .as_i64()
-        .unwrap();
-    let wrong = s
-        .post(
-            "/api/v1/servers",
-            &admin,
-            add("wrong-pw", "test-html5", "nope"),
-        )
-        .await
-        .expect(201)["id"]
-        .as_i64()
-        .unwrap();
+    let add =
+        |name: &str, template: &str, password: &str| add_at(name, template, password, &bmc.url);
+    let html5 = add_server(&s, &admin, add("web-bmc", "test-html5", testing::PASSWORD)).await;
+    let java = add_server(&s, &admin, add("java-bmc", "test-java", testing::PASSWORD)).await;
+    let wrong = add_server(&s, &admin, add("wrong-pw", "test-html5", "nope")).await;
 
     // The BMC refuses the login: a clear error, and nothing started.
     let e = open_desktop(&s, &op, wrong, json!({"kind": "desktop"}))
@@ -269,6 +276,54 @@ async fn desktop_sessions_show_the_bmc_page_and_its_java_viewer_and_leave_nothin
     .await
     .expect(422);
     assert!(e["detail"].as_str().unwrap().contains("resolution"), "{e}");
+
+    // A template the agent does not know: 422 from the controller, naming
+    // it and the known ones, on create and on change.
+    let e = s
+        .post(
+            "/api/v1/servers",
+            &admin,
+            add("typo", "test-htlm5", testing::PASSWORD),
+        )
+        .await
+        .expect(422);
+    let detail = e["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("`test-htlm5`") && detail.contains("test-html5, test-html5-tls"),
+        "{e}"
+    );
+    assert!(detail.contains("supermicro-java"), "built-ins count: {e}");
+    let e = s
+        .call(
+            Method::PATCH,
+            &format!("/api/v1/servers/{html5}"),
+            Some(&admin),
+            Some(json!({"bmc": {"console": {"template": "nope", "web": bmc.url}}})),
+        )
+        .await
+        .expect(422);
+    assert!(e["detail"].as_str().unwrap().contains("`nope`"), "{e}");
+    assert_eq!(e["field"], "bmc.console.template", "{e}");
+
+    // A Java version no installed JVM can serve: a clear error naming it and
+    // the JVMs there are, before any login or process.
+    let none = add_server(
+        &s,
+        &admin,
+        add("java-26", "test-java-none", testing::PASSWORD),
+    )
+    .await;
+    let e = open_desktop(&s, &op, none, json!({"kind": "desktop"}))
+        .await
+        .expect(502);
+    let detail = e["detail"].as_str().unwrap();
+    assert!(detail.contains("java_version `26`"), "{e}");
+    assert!(
+        detail.contains(&format!("{}", old_jvm.display())) && detail.contains("Java 17"),
+        "the installed JVMs: {e}"
+    );
+    assert!(ironrack_desktop::processes_of(UID_BASE).is_empty());
+    assert!(bmc.logouts().is_empty(), "{:?}", bmc.logouts());
 
     // The web console: auto picks the desktop; Firefox shows the page the
     // BMC serves only with the session cookie of the template's login.
@@ -308,20 +363,18 @@ async fn desktop_sessions_show_the_bmc_page_and_its_java_viewer_and_leave_nothin
         "Xvfb, openbox, x11vnc, firefox: {procs:?}"
     );
     close_and_check_nothing_left(&s, &op, c["id"].as_str().unwrap(), &runtime).await;
+    // The BMC's web session ended with it.
+    logged_out(&bmc, &format!("GET /cgi/logout.cgi SID={}", testing::SID)).await;
 
     // A BMC with a self-signed certificate: refused unless the template
     // says allow_insecure_ssl; then Firefox accepts exactly that
     // certificate (cert_override.txt) and shows the page.
-    let strict = s
-        .post(
-            "/api/v1/servers",
-            &admin,
-            add_at("tls-strict", "test-html5", testing::PASSWORD, &tls_bmc),
-        )
-        .await
-        .expect(201)["id"]
-        .as_i64()
-        .unwrap();
+    let strict = add_server(
+        &s,
+        &admin,
+        add_at("tls-strict", "test-html5", testing::PASSWORD, &tls_bmc.url),
+    )
+    .await;
     let e = open_desktop(&s, &op, strict, json!({"kind": "desktop"}))
         .await
         .expect(502);
@@ -329,16 +382,12 @@ async fn desktop_sessions_show_the_bmc_page_and_its_java_viewer_and_leave_nothin
         e["detail"].as_str().unwrap().contains("allow_insecure_ssl"),
         "{e}"
     );
-    let tls = s
-        .post(
-            "/api/v1/servers",
-            &admin,
-            add_at("tls-bmc", "test-html5-tls", testing::PASSWORD, &tls_bmc),
-        )
-        .await
-        .expect(201)["id"]
-        .as_i64()
-        .unwrap();
+    let tls = add_server(
+        &s,
+        &admin,
+        add_at("tls-bmc", "test-html5-tls", testing::PASSWORD, &tls_bmc.url),
+    )
+    .await;
     let c = open_desktop(&s, &op, tls, json!({"kind": "desktop"}))
         .await
         .expect(201);
@@ -350,7 +399,9 @@ async fn desktop_sessions_show_the_bmc_page_and_its_java_viewer_and_leave_nothin
     close_and_check_nothing_left(&s, &op, c["id"].as_str().unwrap(), &runtime).await;
 
     // The Java console: JSON login, the session from the reply's body, the
-    // JNLP formatted with it; javaws runs the BMC's program.
+    // JNLP formatted with it; javaws runs the BMC's program. Its template
+    // asks for Java 8u242: none is installed, so the nearest newer one,
+    // the older JVM (not the system's 17), with legacy TLS re-enabled.
     let started = Instant::now();
     let c = open_desktop(
         &s,
@@ -368,7 +419,54 @@ async fn desktop_sessions_show_the_bmc_page_and_its_java_viewer_and_leave_nothin
     })
     .await;
     eprintln!("java desktop: first window in {:?}", started.elapsed());
+    // The program draws which Java runs it, and says so in the log, after
+    // ironrack's line on the choice.
+    v.until("the strip of the older JVM", &log, |s| {
+        covers(s, version_rgb(OLD_JVM_MAJOR), 5)
+    })
+    .await;
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains(&format!("java.version={OLD_JVM_MAJOR}.")),
+        "{text}"
+    );
+    assert!(
+        text.starts_with("ironrack: the template asks for Java 8u242; Java 11")
+            && text.contains(&format!("at {}", old_jvm.display()))
+            && text.contains("no Java 8 is installed")
+            && text.contains("legacy TLS"),
+        "{text}"
+    );
+    // The relaxed security settings are this session's own file.
+    let override_arg = format!(
+        "-Djava.security.properties={}",
+        runtime.join("0/java.security").display()
+    );
+    // (javaws execs the JVM as `javaws`: its binary says which it is.)
+    let jvms: Vec<PathBuf> = ironrack_desktop::processes_of(UID_BASE)
+        .into_iter()
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&override_arg))
+        })
+        .filter_map(|pid| std::fs::read_link(format!("/proc/{pid}/exe")).ok())
+        .collect();
+    assert_eq!(
+        jvms,
+        vec![old_jvm.join("bin/java")],
+        "one JVM, with the override"
+    );
+    let sec = std::fs::read_to_string(runtime.join("0/java.security")).unwrap();
+    assert!(sec.contains("jdk.tls.disabledAlgorithms=SSLv3"), "{sec}");
     close_and_check_nothing_left(&s, &op, c["id"].as_str().unwrap(), &runtime).await;
+    logged_out(
+        &bmc,
+        &format!(
+            "GET /rpc/WEBSES/logout.asp SessionCookie={}",
+            testing::JAVA_KEY
+        ),
+    )
+    .await;
 
     let audit = s.get("/api/v1/audit?limit=100", &admin).await.expect(200);
     assert!(audit.to_string().contains("kind:desktop"), "{audit}");
@@ -387,11 +485,18 @@ async fn desktop_sessions_show_the_bmc_page_and_its_java_viewer_and_leave_nothin
         .expect(201);
     assert_eq!(c["kind"], "desktop");
     assert!(!ironrack_desktop::processes_of(UID_BASE).is_empty());
+    let before = bmc.logouts().len();
     let mut s = s;
     s.terminate();
     assert!(
         ironrack_desktop::processes_of(UID_BASE).is_empty(),
         "a desktop outlived the agent's shutdown"
+    );
+    assert_eq!(
+        bmc.logouts().len(),
+        before + 1,
+        "logged out at shutdown: {:?}",
+        bmc.logouts()
     );
     assert!(!runtime.join("0").exists());
     drop(s);

@@ -468,3 +468,104 @@ async fn bmc_secrets_cross_the_broker_only_sealed() {
     drop((ams_agent, fra_agent));
 }
 
+/// An agent's heartbeat says which desktop templates it knows: the
+/// controller then refuses an unknown one itself (422, naming it and the
+/// known ones), for a console and for a server's settings; before any
+/// agent of the site was heard from, it cannot know and lets it pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_controller_refuses_desktop_templates_its_agent_does_not_know() {
+    if let Some(m) = ironrack_desktop::testing::missing_tools() {
+        eprintln!("skipped: an agent with desktop sessions needs {m}");
+        return;
+    }
+    let (url, prefix) = (amqp_url(), prefix("templates"));
+    let _broker = common::BrokerObjects::new(&url, &prefix);
+    let s = Server::start_controller(&url, &prefix).await;
+    let admin = s.admin().await;
+    s.post("/api/v1/sites", &admin, json!({"name": "ams"}))
+        .await
+        .expect(201);
+    let server = |name: &str, template: &str| {
+        json!({"name": name, "site": "ams", "bmc": {"driver": "fake", "address": "10.0.0.1",
+            "console": {"template": template, "web": "http://127.0.0.1:9"}}})
+    };
+    // No agent heard from yet: nothing to check against.
+    let early = s
+        .post("/api/v1/servers", &admin, server("early", "test-htlm5"))
+        .await
+        .expect(201)["id"]
+        .as_i64()
+        .unwrap();
+
+    let templates = s.data_dir.join("templates.yaml");
+    std::fs::write(&templates, ironrack_desktop::testing::TEMPLATES).unwrap();
+    let runtime = s.data_dir.join("desktop");
+    let agent = AgentProcess::start_with(
+        "ams",
+        &url,
+        &prefix,
+        &s.data_dir,
+        "ams-desk",
+        &[
+            "--desktop-templates",
+            templates.to_str().unwrap(),
+            "--desktop-dir",
+            runtime.to_str().unwrap(),
+            "--desktop-uid-base",
+            "61400",
+            "--desktop-slots",
+            "1",
+            "--desktop-display-base",
+            "240",
+        ],
+    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let sites = s.get("/api/v1/sites", &admin).await.expect(200);
+        if sites.to_string().contains("ams-desk") {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no heartbeat from the agent: {}",
+            agent.log_text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Now it knows: the console is refused before any session or task.
+    let op = s.user(&admin, "op", "operator", None).await;
+    let e = s
+        .call_with(
+            Method::POST,
+            &format!("/api/v1/servers/{early}/console"),
+            Some(&op),
+            Some(json!({"kind": "desktop"})),
+            &[("X-Ironrack-Pin", "2468")],
+        )
+        .await
+        .expect(422);
+    let detail = e["detail"].as_str().unwrap();
+    assert!(
+        detail.contains("`test-htlm5`") && detail.contains("site `ams`"),
+        "{e}"
+    );
+    assert!(
+        detail.contains("test-html5, test-html5-tls, test-java"),
+        "the agent's templates: {e}"
+    );
+    let consoles = s.get("/api/v1/consoles", &admin).await.expect(200);
+    assert_eq!(consoles["items"], json!([]), "{consoles}");
+    let tasks = s.get("/api/v1/tasks", &admin).await.expect(200);
+    assert!(!tasks.to_string().contains("console.open"), "{tasks}");
+    // And so is a server set up with it; a known one is fine.
+    let e = s
+        .post("/api/v1/servers", &admin, server("late", "nope"))
+        .await
+        .expect(422);
+    assert!(e["detail"].as_str().unwrap().contains("`nope`"), "{e}");
+    s.post("/api/v1/servers", &admin, server("late", "test-java"))
+        .await
+        .expect(201);
+    drop(agent);
+}

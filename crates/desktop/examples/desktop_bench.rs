@@ -141,7 +141,7 @@ async fn main() -> Result<(), String> {
             let d = desktops
                 .start(StartRequest {
                     template,
-                    origin: parse_origin(&bmc)?,
+                    origin: parse_origin(&bmc.url)?,
                     user: USER,
                     password: PASSWORD,
                     resolution: None,

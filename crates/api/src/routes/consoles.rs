@@ -114,6 +114,31 @@ pub(crate) fn console_config(c: &ConsoleIn) -> Result<serde_json::Value, Problem
     Ok(serde_json::Value::Object(out))
 }
 
+/// Refuses a desktop template that the agents of `site` do not know, when
+/// they said which they know (heartbeats; `serve`'s local agent).
+pub(crate) fn check_template(state: &AppState, site: &str, template: &str) -> Result<(), Problem> {
+    let Some(known) = state
+        .desktop_templates()
+        .known(site, std::time::Instant::now())
+    else {
+        return Ok(());
+    };
+    if known.contains(template) {
+        return Ok(());
+    }
+    let list = if known.is_empty() {
+        "none".to_owned()
+    } else {
+        known.into_iter().collect::<Vec<_>>().join(", ")
+    };
+    Err(Problem::invalid(
+        "bmc.console.template",
+        format!(
+            "no desktop template `{template}` on the agent of site `{site}` (known: {list}); templates come from the agent's --desktop-templates directory"
+        ),
+    ))
+}
+
 /// Stores `bmc.console` for a server (after its create or update).
 pub(crate) async fn store_console(
     state: &AppState,
@@ -388,6 +413,11 @@ pub async fn open(
             ));
         }
     };
+    if kind == "desktop"
+        && let Some(t) = &template
+    {
+        check_template(&state, &server.site_name, t)?;
+    }
     let resolution = match (&req.resolution, kind) {
         (None, _) => None,
         (Some(r), "desktop") => Some(

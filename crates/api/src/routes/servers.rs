@@ -192,6 +192,9 @@ pub async fn create(
         options,
     )?;
     let site_id = site_named(&state, &req.site).await?;
+    if let Some(t) = console.as_ref().and_then(|c| c.template.as_deref()) {
+        super::consoles::check_template(&state, &req.site, t)?;
+    }
     let tenant_id = match &req.tenant {
         Some(t) => Some(tenant_named(&state, t).await?),
         None => None,
@@ -283,6 +286,10 @@ pub async fn update(
         up.bmc_options = bmc.options.clone();
         if let Some(Some(c)) = &bmc.console {
             super::consoles::console_config(c)?;
+            if let Some(t) = &c.template {
+                let site = req.site.as_deref().unwrap_or(&current.site_name);
+                super::consoles::check_template(&state, site, t)?;
+            }
         }
     }
     let server = state.store.update_server(id, up).await?;
