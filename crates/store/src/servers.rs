@@ -428,6 +428,8 @@ impl Store {
                     "UPDATE servers s SET power_state = u.state, power_observed_at = $3 \
                      FROM unnest($1::bigint[], $2::text[]) AS u(id, state) WHERE s.id = u.id",
                 )
+                // Planned for each batch (see "Batch plans" in tasks.rs).
+                .persistent(false)
                 .bind(last.keys().copied().collect::<Vec<i64>>())
                 .bind(last.values().map(|s| s.as_str()).collect::<Vec<&str>>())
                 .bind(now)

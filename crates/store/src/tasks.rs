@@ -4,6 +4,12 @@ use crate::audit::insert_audit;
 use crate::{BeginWrite, NewAudit, Page, Result, Store, StoreError, now_ms, on_pool, trusted};
 use ironrack_group::GroupCommit;
 
+// Batch plans: PostgreSQL statements that look rows up by an array of ids
+// are sent unprepared (`persistent(false)`), so each is planned for its own
+// array and the table as it is now. Prepared, the generic plan made while
+// the table was nearly empty (a sequential scan) stayed as the table grew:
+// the task bench read ~125 rows of `tasks` per task that way.
+
 #[derive(Debug, Clone)]
 pub struct Task {
     pub id: i64,
@@ -313,14 +319,15 @@ impl Store {
         ids.dedup();
         // One read for the whole batch, then one write per table: on
         // PostgreSQL each statement is a round trip, so the batch's updates
-        // go as arrays. The rows are locked so that a cancel in between
-        // cannot be overwritten.
+        // go as arrays (unprepared: see "Batch plans" above). The rows are locked
+        // so that a cancel in between cannot be overwritten.
         let plan = match &self.pool {
             crate::Pool::Postgres(p) => {
                 let mut tx = p.begin().await?;
                 let rows: Vec<(i64, String, i64)> = sqlx::query_as(
                     "SELECT id, state, last_seq FROM tasks WHERE id = ANY($1) ORDER BY id FOR UPDATE",
                 )
+                .persistent(false)
                 .bind(&ids)
                 .fetch_all(&mut *tx)
                 .await?;
@@ -335,6 +342,7 @@ impl Store {
                        AS u(id, state, seq, result, error, terminal) \
                      WHERE t.id = u.id AND $7",
                 )
+                .persistent(false)
                 .bind(u.iter().map(|u| u.task_id).collect::<Vec<_>>())
                 .bind(u.iter().map(|u| u.to.as_str()).collect::<Vec<_>>())
                 .bind(u.iter().map(|u| u.seq).collect::<Vec<_>>())
@@ -454,7 +462,9 @@ impl Store {
         let now = now_ms();
         match &self.pool {
             crate::Pool::Postgres(p) => {
+                // Unprepared: see "Batch plans" at the top of this file.
                 sqlx::query("UPDATE tasks SET published_at = $2 WHERE id = ANY($1) AND published_at IS NULL")
+                    .persistent(false)
                     .bind(ids)
                     .bind(now)
                     .execute(p)

@@ -539,7 +539,10 @@ impl Drop for BrokerObjects {
         let (queues, exchanges) = (named("queues"), named("exchanges"));
         let url = self.url.clone();
         let _ = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
                 return;
             };
             rt.block_on(async move {
@@ -555,7 +558,9 @@ impl Drop for BrokerObjects {
                     let _ = ch.queue_delete(q.as_str().into(), Default::default()).await;
                 }
                 for x in &exchanges {
-                    let _ = ch.exchange_delete(x.as_str().into(), Default::default()).await;
+                    let _ = ch
+                        .exchange_delete(x.as_str().into(), Default::default())
+                        .await;
                 }
                 let _ = conn.close(200, "test done".into()).await;
             });
