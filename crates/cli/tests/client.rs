@@ -209,6 +209,28 @@ fn cli_against_a_real_server() {
         sites.contains("Paris") && sites.contains("local"),
         "{sites}"
     );
+    // An agent key registered, then removed (a compromised agent host).
+    let key_file = serve.dir.join("par1-agent.key");
+    let keygen = serve.ok(&["agent", "keygen", "--key-file", key_file.to_str().unwrap()]);
+    let public = keygen.lines().last().unwrap().trim().to_owned();
+    assert!(
+        serve
+            .ok(&["site", "agent-key", "par1", &public])
+            .contains("Registered agent key")
+    );
+    assert!(
+        serve
+            .ok(&["site", "agent-key", "par1", "--remove"])
+            .contains("Removed the agent key of site par1")
+    );
+    let site = serve.json(&["site", "list"]);
+    let par1 = site["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "par1")
+        .unwrap();
+    assert!(par1["agent_key"].is_null(), "{par1}");
     assert!(
         serve
             .ok(&["tenant", "add", "acme"])

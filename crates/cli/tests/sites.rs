@@ -448,6 +448,44 @@ async fn bmc_secrets_cross_the_broker_only_sealed() {
     wait_state(&s, &admin, task, "succeeded", Duration::from_secs(20)).await;
     assert!(site_named("fra").await["agent_key_problem"].is_null());
 
+    // Removing a key (a compromised agent host): admin only; afterwards
+    // nothing secret goes to the site, and the admin is told what to run.
+    let fra_id = site_named("fra").await["id"].as_i64().unwrap();
+    let remove = |token: String| {
+        let s = &s;
+        async move {
+            s.call(
+                Method::DELETE,
+                &format!("/api/v1/sites/{fra_id}/agent-key"),
+                Some(&token),
+                None,
+            )
+            .await
+        }
+    };
+    remove(op.clone()).await.expect(403);
+    let removed = remove(admin.clone()).await.expect(200);
+    assert!(removed["agent_key"].is_null(), "{removed}");
+    assert!(
+        removed["agent_key_problem"]
+            .as_str()
+            .is_some_and(|p| p.contains("no agent key")),
+        "{removed}"
+    );
+    let refused = power_on(fra).await.expect(409);
+    assert!(
+        refused["detail"]
+            .as_str()
+            .unwrap()
+            .contains("ironrack site agent-key fra"),
+        "{refused}"
+    );
+    let audit = s.get("/api/v1/audit", &admin).await.expect(200);
+    assert!(
+        audit.to_string().contains("site.agent_key.delete"),
+        "{audit}"
+    );
+
     // Nothing on the broker held a password in clear, and secrets did travel.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let messages = capture.take().await;

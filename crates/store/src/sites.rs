@@ -51,6 +51,19 @@ impl Store {
         site.ok_or(StoreError::NotFound("site"))
     }
 
+    /// Forgets the site's agent key (a compromised or retired agent): no
+    /// secret is sealed to the site until a new one is registered.
+    pub async fn clear_site_agent_key(&self, id: i64) -> Result<Site> {
+        let now = now_ms();
+        let sql = format!(
+            "UPDATE sites SET agent_key = NULL, agent_key_set_at = $2 WHERE id = $1 RETURNING {COLUMNS}"
+        );
+        let site: Option<Site> = on_pool!(self, p => sqlx::query_as(trusted(sql))
+            .bind(id).bind(now).fetch_optional(p).await)
+        .map_err(|e| StoreError::from_write(e, "site"))?;
+        site.ok_or(StoreError::NotFound("site"))
+    }
+
     /// Refuses while servers are still at the site.
     pub async fn delete_site(&self, id: i64) -> Result<()> {
         let done = on_pool!(self, p => sqlx::query("DELETE FROM sites WHERE id = $1")

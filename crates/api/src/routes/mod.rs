@@ -51,7 +51,7 @@ pub fn all(router: OpenApiRouter<AppState>) -> OpenApiRouter<AppState> {
         .routes(routes!(users::get, users::update, users::delete))
         .routes(routes!(sites::list, sites::create))
         .routes(routes!(sites::get, sites::delete))
-        .routes(routes!(sites::set_agent_key))
+        .routes(routes!(sites::set_agent_key, sites::delete_agent_key))
         .routes(routes!(servers::list, servers::create))
         .routes(routes!(servers::get, servers::update, servers::delete))
         .routes(routes!(servers::power))

@@ -91,6 +91,38 @@ pub async fn set_agent_key(
     ))
 }
 
+/// Removes the site's agent key (admin), e.g. when the agent's host was
+/// compromised: from then on nothing that needs a secret goes to the site
+/// (409, naming the commands that register a new key) until a new key is
+/// registered. Tasks already queued stay sealed to the old key.
+#[utoipa::path(delete, path = "/api/v1/sites/{id}/agent-key", tag = "sites",
+    responses((status = 200, body = SiteOut), (status = 403, body = Problem), (status = 404, body = Problem)))]
+pub async fn delete_agent_key(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<i64>,
+) -> Result<impl IntoResponse, Problem> {
+    require_admin(&caller)?;
+    let before = state
+        .store
+        .site(id)
+        .await?
+        .ok_or_else(|| Problem::not_found("site"))?;
+    let site = state.store.clear_site_agent_key(id).await?;
+    state.site_keys.forget(&site.name);
+    let agents = state.store.agents().await?;
+    let mut note = AuditNote::new("site.agent_key.delete", "site", site.id);
+    note.detail = before
+        .agent_key
+        .as_deref()
+        .and_then(ironrack_seal::PublicKey::fingerprint_of)
+        .map(|fp| format!("key {fp}"));
+    Ok((
+        note,
+        Json(SiteOut::new(&site, &agents, state.seals_secrets())),
+    ))
+}
+
 /// Deletes a site without servers (staff).
 #[utoipa::path(delete, path = "/api/v1/sites/{id}", tag = "sites", responses((status = 204), (status = 409, body = Problem)))]
 pub async fn delete(

@@ -1,4 +1,4 @@
-//! `ironrack site list|add|rm|agent-key`.
+//! `ironrack site list|add|rm|agent-key [--remove]`.
 
 use clap::Subcommand;
 use serde_json::json;
@@ -40,13 +40,18 @@ pub enum SiteCommand {
         site: String,
     },
     /// Register the public key of the site's agent (admin), as printed by
-    /// `ironrack agent keygen`: BMC passwords are sealed to it
+    /// `ironrack agent keygen`: BMC passwords are sealed to it. With
+    /// --remove, forget it (a compromised agent host): nothing secret goes
+    /// to the site until a new key is registered
     AgentKey {
         #[arg(value_name = "ID|NAME")]
         site: String,
         /// The agent's public key (base64)
-        #[arg(value_name = "KEY")]
-        public_key: String,
+        #[arg(value_name = "KEY", required_unless_present = "remove")]
+        public_key: Option<String>,
+        /// Remove the site's key instead
+        #[arg(long, conflicts_with = "public_key")]
+        remove: bool,
     },
 }
 
@@ -61,7 +66,23 @@ pub async fn run(ctx: &Ctx, cmd: SiteCommand) -> anyhow::Result<()> {
             SITES.create(ctx, body).await.map(drop)
         }
         SiteCommand::Rm { site } => SITES.remove(ctx, &site).await,
-        SiteCommand::AgentKey { site, public_key } => {
+        SiteCommand::AgentKey {
+            site,
+            public_key: None,
+            ..
+        } => {
+            let id = SITES.resolve(&ctx.api, &site).await?;
+            ctx.api.delete(&format!("/sites/{id}/agent-key")).await?;
+            if !ctx.json {
+                println!("Removed the agent key of site {site}");
+            }
+            Ok(())
+        }
+        SiteCommand::AgentKey {
+            site,
+            public_key: Some(public_key),
+            ..
+        } => {
             let id = SITES.resolve(&ctx.api, &site).await?;
             let out = ctx
                 .api
