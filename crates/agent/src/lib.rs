@@ -32,6 +32,8 @@ pub struct Agent {
     /// Opens the secrets sealed to this site (`None` in-process, where
     /// they arrive in clear).
     key: Option<Arc<AgentKey>>,
+    /// Keys this agent had before a rotation, for tasks sealed to them.
+    previous_keys: Vec<Arc<AgentKey>>,
     /// Desktop sessions this agent may start (console kind `desktop`).
     desktops: Option<Arc<ironrack_desktop::Desktops>>,
 }
@@ -48,6 +50,7 @@ impl Agent {
             poller: Arc::new(poller),
             console: None,
             key: None,
+            previous_keys: Vec::new(),
             desktops: None,
         }
     }
@@ -55,6 +58,13 @@ impl Agent {
     /// Opens sealed secrets with this key (the site's registered one).
     pub fn with_key(mut self, key: AgentKey) -> Agent {
         self.key = Some(Arc::new(key));
+        self
+    }
+
+    /// Also opens secrets sealed to these keys (the agent's keys before a
+    /// rotation), so tasks queued before the new key was registered run.
+    pub fn with_previous_keys(mut self, keys: Vec<AgentKey>) -> Agent {
+        self.previous_keys = keys.into_iter().map(Arc::new).collect();
         self
     }
 
@@ -92,7 +102,10 @@ impl Agent {
     pub async fn run_deliveries(self, mut tasks: mpsc::Receiver<Delivery<TaskRequest>>) {
         tracing::info!(site = %self.site, "agent running");
         while let Some(mut delivery) = tasks.recv().await {
-            if let Err(e) = delivery.message.open_secrets(self.key.as_deref()) {
+            if let Err(e) = delivery
+                .message
+                .open_secrets_among(self.key.as_deref(), &self.previous_keys)
+            {
                 self.refuse(delivery, e).await;
                 continue;
             }

@@ -643,6 +643,29 @@ mod tests {
     }
 
     #[test]
+    fn secrets_sealed_before_a_rotation_open_with_the_previous_key() {
+        let (old, new) = (
+            ironrack_seal::AgentKey::generate(),
+            ironrack_seal::AgentKey::generate(),
+        );
+        let mut queued = request(1, "ams");
+        queued.seal_secrets(old.public()).unwrap();
+        let mut fresh = request(2, "ams");
+        fresh.seal_secrets(new.public()).unwrap();
+        let previous = [std::sync::Arc::new(
+            ironrack_seal::AgentKey::from_base64(&old.to_base64()).unwrap(),
+        )];
+        let mut q = queued.clone();
+        q.open_secrets_among(Some(&new), &previous).unwrap();
+        assert_eq!(q.bmc.plain_password(), Some("pw"));
+        fresh.open_secrets_among(Some(&new), &previous).unwrap();
+        assert_eq!(fresh.bmc.plain_password(), Some("pw"));
+        // Without the previous key, the queued task names both keys.
+        let err = queued.open_secrets_among(Some(&new), &[]).unwrap_err();
+        assert!(matches!(err, SecretError::OtherKey { .. }), "{err}");
+    }
+
+    #[test]
     fn heartbeats_of_older_agents_carry_no_template_list() {
         let old = r#"{"type":"heartbeat","site":"ams","agent":"a1","version":"0.1.0"}"#;
         let ev: Event = serde_json::from_str(old).unwrap();

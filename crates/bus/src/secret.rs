@@ -148,15 +148,31 @@ impl TaskRequest {
     /// Opens every sealed secret with the agent's key (`None`: an agent
     /// without one, which can only use secrets in clear).
     pub fn open_secrets(&mut self, key: Option<&AgentKey>) -> Result<(), SecretError> {
+        self.open_secrets_among(key, &[])
+    }
+
+    /// As [`TaskRequest::open_secrets`], also with keys the agent had
+    /// before a rotation: a secret sealed to one of those (a task queued
+    /// before the new key was registered) opens with it.
+    pub fn open_secrets_among(
+        &mut self,
+        key: Option<&AgentKey>,
+        previous: &[std::sync::Arc<AgentKey>],
+    ) -> Result<(), SecretError> {
         let context = self.context();
         let site = self.site.clone();
         let open = |what: &str, secret: &mut Secret| -> Result<(), SecretError> {
             let Secret::Sealed(sealed) = secret else {
                 return Ok(());
             };
-            let key = key.ok_or_else(|| SecretError::NoAgentKey {
-                what: what.to_owned(),
-            })?;
+            let key = previous
+                .iter()
+                .map(|k| k.as_ref())
+                .find(|k| k.public().fingerprint() == sealed.sealed_to)
+                .or(key)
+                .ok_or_else(|| SecretError::NoAgentKey {
+                    what: what.to_owned(),
+                })?;
             let text = key
                 .open(sealed, &aad(&context, what))
                 .map_err(|e| match e {

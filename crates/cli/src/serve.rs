@@ -421,6 +421,11 @@ pub struct AgentArgs {
     /// 0600) on first start; refused if group or others may read it.
     #[arg(long, env = "IRONRACK_AGENT_KEY_FILE", default_value = DEFAULT_KEY_FILE)]
     key_file: PathBuf,
+    /// A key file this agent had before a rotation (repeatable): secrets of
+    /// tasks queued before the new key was registered still open with it.
+    /// Drop it once those tasks have run.
+    #[arg(long, value_name = "PATH")]
+    previous_key_file: Vec<PathBuf>,
     /// This agent's name in heartbeats (default: the host name).
     #[arg(long, env = "IRONRACK_AGENT_NAME")]
     name: Option<String>,
@@ -663,7 +668,14 @@ pub async fn run_agent(args: AgentArgs) -> anyhow::Result<()> {
     let mut agent = Agent::new(site.clone(), Drivers::default(), events.clone())
         .with_poll_limit(args.poll_concurrency);
     let key_fingerprint = key.public().fingerprint().to_owned();
-    agent = agent.with_key(key);
+    let mut previous = Vec::new();
+    for path in &args.previous_key_file {
+        let old = ironrack_seal::keyfile::load(path)
+            .with_context(|| format!("--previous-key-file {}", path.display()))?;
+        tracing::info!(key_file = %path.display(), fingerprint = old.public().fingerprint(), "previous agent key: still opens tasks sealed to it");
+        previous.push(old);
+    }
+    agent = agent.with_key(key).with_previous_keys(previous);
     let mut console_instance = None;
     if let Some(addr) = args.console_listen {
         let base = match &args.console_url {

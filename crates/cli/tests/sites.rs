@@ -448,6 +448,31 @@ async fn bmc_secrets_cross_the_broker_only_sealed() {
     wait_state(&s, &admin, task, "succeeded", Duration::from_secs(20)).await;
     assert!(site_named("fra").await["agent_key_problem"].is_null());
 
+    // Rotation: a task queued (sealed to the old key) while the agent is
+    // down, the new key registered, the agent restarted with both: the
+    // queued task opens with the previous key, a new one with the new key.
+    drop(fra_agent);
+    let queued = power_on(fra).await.expect(202)["id"].as_i64().unwrap();
+    let new_key = s.data_dir.join("new-fra.key");
+    let new_text = common::agent_keygen(&new_key);
+    s.set_agent_key(&admin, "fra", &new_text).await;
+    let fra_agent = AgentProcess::start_with(
+        "fra",
+        &url,
+        &prefix,
+        &s.data_dir,
+        "fra-2",
+        &[
+            "--key-file",
+            new_key.to_str().unwrap(),
+            "--previous-key-file",
+            other_key.to_str().unwrap(),
+        ],
+    );
+    wait_state(&s, &admin, queued, "succeeded", Duration::from_secs(20)).await;
+    let task = power_on(fra).await.expect(202)["id"].as_i64().unwrap();
+    wait_state(&s, &admin, task, "succeeded", Duration::from_secs(20)).await;
+
     // Removing a key (a compromised agent host): admin only; afterwards
     // nothing secret goes to the site, and the admin is told what to run.
     let fra_id = site_named("fra").await["id"].as_i64().unwrap();
