@@ -6,6 +6,7 @@
 //!   console_load serve --listen 127.0.0.1:5999 [--width 1024 --height 768]
 //!   console_load relay --listen ADDR --to ADDR
 //!   console_load throughput --url tcp://H:P | ws://H:P/PATH [--seconds 5 --depth 2]
+//!                [--watch server=PID,proxy=PID]
 //!   console_load latency --url URL [--count 20000]
 //!   console_load idle --urls FILE [--concurrency 64 --seconds 3600]
 //!   console_load open --api http://H:P --token T --pin P --servers 1,2 --count N
@@ -65,7 +66,14 @@ fn main() -> Result<(), Error> {
             }
             "relay" => relay(&get("listen")?, &get("to")?).await,
             "throughput" => {
-                throughput(&get("url")?, num("seconds", 5)?, num("depth", 2)? as usize).await
+                let watch = opts.get("watch").cloned().unwrap_or_default();
+                throughput(
+                    &get("url")?,
+                    num("seconds", 5)?,
+                    num("depth", 2)? as usize,
+                    &watch,
+                )
+                .await
             }
             "latency" => latency(&get("url")?, num("count", 20_000)? as usize).await,
             "idle" => {
@@ -215,6 +223,9 @@ struct Stream {
     ping: Option<Vec<u8>>,
     pongs: Vec<Vec<u8>>,
     closed: bool,
+    /// Reads from the socket and WebSocket frames seen: how the bytes came.
+    reads: u64,
+    frames: u64,
 }
 
 impl Stream {
@@ -244,6 +255,8 @@ impl Stream {
             ping: None,
             pongs: Vec::new(),
             closed: false,
+            reads: 0,
+            frames: 0,
         };
         if ws {
             let req = format!(
@@ -315,6 +328,7 @@ impl Stream {
                     let used = hl - (self.head.len() - take);
                     b = &b[used..];
                     self.head.clear();
+                    self.frames += 1;
                     self.frame_left = h.len;
                     self.frame_data = matches!(h.opcode, Opcode::Binary | Opcode::Continuation);
                     match h.opcode {
@@ -339,6 +353,7 @@ impl Stream {
 
     async fn fill(&mut self, copy: bool) -> Result<(), Error> {
         let n = self.tcp.read(&mut self.buf).await?;
+        self.reads += 1;
         if n == 0 || self.closed {
             return Err("the stream ended".into());
         }
@@ -419,8 +434,129 @@ fn fbur(x: u16, y: u16, w: u16, h: u16) -> Vec<u8> {
     m
 }
 
-/// Full-screen updates with `depth` requests in flight, for `seconds`.
-async fn throughput(url: &str, seconds: u64, depth: usize) -> Result<(), Error> {
+/// `(ppid, utime + stime, cutime + cstime)` of a process, in `CLK_TCK`
+/// units.
+fn stat_of(pid: u32) -> Option<(u32, u64, u64)> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the `(comm)`: state ppid ... utime stime cutime cstime.
+    let f: Vec<&str> = s.get(s.rfind(')')? + 2..)?.split(' ').collect();
+    let n = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    Some((n(1) as u32, n(11) + n(12), n(13) + n(14)))
+}
+
+/// A process and its live children (websockify forks one per connection).
+fn family(pid: u32) -> Vec<u32> {
+    let mut all = vec![pid];
+    if let Ok(d) = std::fs::read_dir("/proc") {
+        all.extend(
+            d.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+                .filter(|&p| stat_of(p).is_some_and(|(ppid, _, _)| ppid == pid)),
+        );
+    }
+    all
+}
+
+/// How a process and its children used the CPU: ticks of user + sys
+/// (reaped children included), and from the scheduler (/proc/PID/task/*/
+/// schedstat) the ns on a CPU and the ns runnable but waiting for one.
+#[derive(Default, Clone, Copy)]
+struct Usage {
+    ticks: u64,
+    run_ns: u64,
+    wait_ns: u64,
+}
+
+fn usage(pid: u32) -> Usage {
+    let mut u = Usage::default();
+    for (i, p) in family(pid).into_iter().enumerate() {
+        if let Some((_, own, reaped)) = stat_of(p) {
+            u.ticks += own + if i == 0 { reaped } else { 0 };
+        }
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) else {
+            continue;
+        };
+        for t in tasks.filter_map(|e| e.ok()) {
+            let s = std::fs::read_to_string(t.path().join("schedstat")).unwrap_or_default();
+            let mut f = s.split_whitespace().map(|v| v.parse::<u64>().unwrap_or(0));
+            u.run_ns += f.next().unwrap_or(0);
+            u.wait_ns += f.next().unwrap_or(0);
+        }
+    }
+    u
+}
+
+/// The machine's CPU ticks from /proc/stat: (busy, steal, total), busy
+/// being user + nice + system + irq + softirq.
+fn machine_ticks() -> (u64, u64, u64) {
+    let s = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let v: Vec<u64> = s
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .skip(1)
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    let n = |i: usize| v.get(i).copied().unwrap_or(0);
+    (n(0) + n(1) + n(2) + n(5) + n(6), n(7), (0..8).map(n).sum())
+}
+
+/// The CPU of this process, the watched ones and the machine, all over
+/// the same window.
+struct CpuWindow {
+    watched: Vec<(String, u32, Usage)>,
+    machine: (u64, u64, u64),
+}
+
+impl CpuWindow {
+    /// `watch`: `name=pid,name=pid`; this process is `client`.
+    fn start(watch: &str) -> Result<CpuWindow, Error> {
+        let mut watched = vec![("client".to_owned(), std::process::id(), Usage::default())];
+        for w in watch.split(',').filter(|w| !w.is_empty()) {
+            let (name, pid) = w
+                .split_once('=')
+                .ok_or_else(|| format!("--watch: `{w}` is not name=pid"))?;
+            let pid: u32 = pid
+                .parse()
+                .map_err(|_| format!("--watch: `{pid}` is not a pid"))?;
+            watched.push((name.to_owned(), pid, Usage::default()));
+        }
+        for (_, pid, u) in &mut watched {
+            *u = usage(*pid);
+        }
+        Ok(CpuWindow {
+            watched,
+            machine: machine_ticks(),
+        })
+    }
+
+    /// ` NAME_ticks N NAME_run_us N NAME_wait_us N ... machine_...` over
+    /// the window.
+    fn end(&self) -> String {
+        let mut out = String::new();
+        for (name, pid, u0) in &self.watched {
+            let u = usage(*pid);
+            out += &format!(
+                " {name}_ticks {} {name}_run_us {} {name}_wait_us {}",
+                u.ticks.saturating_sub(u0.ticks),
+                u.run_ns.saturating_sub(u0.run_ns) / 1000,
+                u.wait_ns.saturating_sub(u0.wait_ns) / 1000,
+            );
+        }
+        let (b, s, t) = machine_ticks();
+        out += &format!(
+            " machine_busy_ticks {} machine_steal_ticks {} machine_total_ticks {}",
+            b - self.machine.0,
+            s - self.machine.1,
+            t - self.machine.2
+        );
+        out
+    }
+}
+
+/// Full-screen updates with `depth` requests in flight, for `seconds`;
+/// the CPU of the watched processes over the same window.
+async fn throughput(url: &str, seconds: u64, depth: usize, watch: &str) -> Result<(), Error> {
     let mut s = Stream::connect(url).await?;
     let (w, h) = s.rfb_handshake().await?;
     let update = 4 + 12 + usize::from(w) * usize::from(h) * 4;
@@ -431,6 +567,8 @@ async fn throughput(url: &str, seconds: u64, depth: usize) -> Result<(), Error> 
     // One update to warm up, then measure whole updates.
     s.discard(update).await?;
     s.send(&req).await?;
+    let (reads, frames) = (s.reads, s.frames);
+    let cpu = CpuWindow::start(watch)?;
     let t0 = Instant::now();
     let until = t0 + Duration::from_secs(seconds);
     let mut updates = 0u64;
@@ -440,13 +578,16 @@ async fn throughput(url: &str, seconds: u64, depth: usize) -> Result<(), Error> 
         s.send(&req).await?;
     }
     let secs = t0.elapsed().as_secs_f64();
+    let cpu = cpu.end();
     let bytes = updates as f64 * update as f64;
     println!(
-        "throughput_mib_s {:.1} updates {} update_bytes {} seconds {:.2}",
+        "throughput_mib_s {:.1} updates {} update_bytes {} seconds {:.3} reads {} frames {}{cpu}",
         bytes / secs / 1048576.0,
         updates,
         update,
-        secs
+        secs,
+        s.reads - reads,
+        s.frames - frames,
     );
     Ok(())
 }

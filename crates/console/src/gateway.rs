@@ -696,28 +696,8 @@ impl Upstream {
     /// Appends the next bytes from the target.
     async fn read_into(&mut self, buf: &mut Vec<u8>) -> Result<(), String> {
         match self {
-            Upstream::Tcp(t) => {
-                let mut b = [0u8; 4096];
-                match t.read(&mut b).await {
-                    Ok(0) => Err("closed the connection".into()),
-                    Ok(n) => {
-                        buf.extend_from_slice(b.get(..n).unwrap_or_default());
-                        Ok(())
-                    }
-                    Err(e) => Err(e.to_string()),
-                }
-            }
-            Upstream::Unix(u) => {
-                let mut b = [0u8; 4096];
-                match u.read(&mut b).await {
-                    Ok(0) => Err("closed the connection".into()),
-                    Ok(n) => {
-                        buf.extend_from_slice(b.get(..n).unwrap_or_default());
-                        Ok(())
-                    }
-                    Err(e) => Err(e.to_string()),
-                }
-            }
+            Upstream::Tcp(t) => read_some(t, buf).await,
+            Upstream::Unix(u) => read_some(u, buf).await,
             Upstream::Kvm(k) => loop {
                 match k.recv().await {
                     Some(Ok(Message::Binary(b))) => {
@@ -742,6 +722,51 @@ impl Upstream {
             Upstream::Kvm(k) => k.send_binary(data).await,
         }
     }
+
+    /// Waits for the target. Cancel-safe, and a socket is awaited for
+    /// readiness without a buffer: an idle session holds none.
+    async fn wait(&mut self) -> Arrived {
+        let ready = match self {
+            Upstream::Tcp(t) => t.readable().await,
+            Upstream::Unix(u) => u.readable().await,
+            Upstream::Kvm(k) => loop {
+                match k.recv().await {
+                    Some(Ok(Message::Binary(b))) => return Arrived::Message(b),
+                    Some(Ok(Message::Close(..)) | Err(_)) | None => return Arrived::Closed,
+                    Some(Ok(_)) => {}
+                }
+            },
+        };
+        match ready {
+            Ok(()) => Arrived::Readable,
+            Err(_) => Arrived::Closed,
+        }
+    }
+}
+
+/// Appends what one read of `r` gives.
+async fn read_some(
+    r: &mut (impl tokio::io::AsyncRead + Unpin),
+    buf: &mut Vec<u8>,
+) -> Result<(), String> {
+    let mut b = [0u8; 4096];
+    match r.read(&mut b).await {
+        Ok(0) => Err("closed the connection".into()),
+        Ok(n) => {
+            buf.extend_from_slice(b.get(..n).unwrap_or_default());
+            Ok(())
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+/// What the target side of a bridge has.
+enum Arrived {
+    /// A socket has bytes (`forward_target` moves them).
+    Readable,
+    /// A KVM WebSocket's message.
+    Message(Vec<u8>),
+    Closed,
 }
 
 /// A native HTML5 KVM target and the BMC web session the agent opened.
@@ -777,6 +802,13 @@ enum ViewerEvent {
     Break,
     Nothing,
     Gone,
+}
+
+/// What woke the viewer's side of a bridge (`Conn::wait`).
+enum Woken {
+    Message(Option<Result<Message, WsError>>),
+    Control(Result<Control, broadcast::error::RecvError>),
+    Ping,
 }
 
 impl Conn {
@@ -830,6 +862,36 @@ impl Conn {
                 self.close_with(1000, "session ended").await;
                 Some(End::SessionClosed)
             }
+        }
+    }
+
+    /// Waits for the viewer's next message, a control message or the ping
+    /// timer. Cancel-safe: it races the target's side in every bridge.
+    async fn wait(&mut self) -> Woken {
+        tokio::select! {
+            m = self.socket.recv() => Woken::Message(m),
+            c = self.control.recv() => Woken::Control(c),
+            _ = self.ping.tick() => Woken::Ping,
+        }
+    }
+
+    /// Settles what `wait` returned as far as every bridge does alike
+    /// (control messages, pings, a viewer that left): what is left is the
+    /// viewer's event for the bridge to handle, or how the connection ends.
+    async fn settle(&mut self, w: Woken) -> Result<ViewerEvent, End> {
+        match w {
+            Woken::Message(m) => match self.viewer_event(m) {
+                ViewerEvent::Gone => Err(End::ViewerLeft),
+                e => Ok(e),
+            },
+            Woken::Control(c) => match self.on_control(c).await {
+                Some(end) => Err(end),
+                None => Ok(ViewerEvent::Nothing),
+            },
+            Woken::Ping => match self.socket.ping().await {
+                Ok(()) => Ok(ViewerEvent::Nothing),
+                Err(_) => Err(End::ViewerLeft),
+            },
         }
     }
 
@@ -898,25 +960,24 @@ fn return_buffer(b: Vec<u8>) {
     }
 }
 
-/// Forwards what the VNC server has ready as binary frames: spliced
-/// socket → pipe → socket when the viewer's TCP stream is at hand, else
-/// each read sent from the buffer it was read into. A few frames per
-/// call, so the viewer's input is not starved behind a stream of updates.
-async fn forward_target(
-    conn: &mut Conn,
-    rd: &tokio::net::tcp::OwnedReadHalf,
-    what: &str,
-) -> Result<(), End> {
+/// Forwards what a target socket has ready as binary frames: spliced
+/// socket → pipe → socket from a TCP target when the viewer's TCP stream
+/// is at hand, else each read sent from the buffer it was read into. A few
+/// frames per call, so the viewer's input is not starved behind a stream
+/// of updates.
+/// (`up` is borrowed mutably only because a shared borrow of a KVM's
+/// boxed stream would not be `Send`.)
+async fn forward_target(conn: &mut Conn, up: &mut Upstream, what: &str) -> Result<(), End> {
     let gone = || {
         End::Fatal(
             CloseReason::TargetClosed,
             format!("{what} closed the connection"),
         )
     };
-    if conn.socket.tcp().is_some() {
+    if let (Upstream::Tcp(from), Some(_)) = (&*up, conn.socket.tcp()) {
         match Pipe::take() {
             Ok(mut pipe) => {
-                let result = match conn.socket.splice_frames(rd.as_ref(), &mut pipe, 8).await {
+                let result = match conn.socket.splice_frames(from, &mut pipe, 8).await {
                     Ok(false) => Ok(()),
                     Ok(true) | Err(ForwardError::Target(_)) => Err(gone()),
                     Err(ForwardError::Viewer(_)) => Err(End::ViewerLeft),
@@ -931,7 +992,13 @@ async fn forward_target(
     let mut result = Ok(());
     for _ in 0..4 {
         buf.truncate(ROOM);
-        match rd.try_read_buf(&mut buf) {
+        let read = match &*up {
+            Upstream::Tcp(t) => t.try_read_buf(&mut buf),
+            Upstream::Unix(u) => u.try_read_buf(&mut buf),
+            // Its messages come whole from `Upstream::wait`.
+            Upstream::Kvm(_) => break,
+        };
+        match read {
             Ok(0) => {
                 result = Err(gone());
                 break;
@@ -1192,119 +1259,43 @@ impl Gateway {
                 Ok(_) => {}
             }
         }
-        match up {
-            Upstream::Tcp(tcp) => {
-                let (rd, mut wr) = tcp.into_split();
-                loop {
-                    tokio::select! {
-                        // Readiness first, a buffer only while there is
-                        // data: an idle session holds none.
-                        r = rd.readable() => {
-                            if r.is_err() {
-                                return gone();
-                            }
-                            if let Err(end) = forward_target(conn, &rd, what).await {
-                                return end;
-                            }
-                        },
-                        m = conn.socket.recv() => match conn.viewer_event(m) {
-                            ViewerEvent::Gone => return End::ViewerLeft,
-                            ViewerEvent::Data(b) => match self.client_bytes(conn, rt, &mut stream, &b).await {
-                                Err(end) => return end,
-                                Ok(out) if !out.is_empty() && wr.write_all(&out).await.is_err() => return gone(),
-                                Ok(_) => {}
-                            },
-                            ViewerEvent::Activity if !conn.admission.view_only => self.input(session, rt),
-                            _ => {}
-                        },
-                        c = conn.control.recv() => {
-                            if let Some(end) = conn.on_control(c).await {
-                                return end;
-                            }
-                        }
-                        _ = conn.ping.tick() => {
-                            if conn.socket.ping().await.is_err() {
-                                return End::ViewerLeft;
-                            }
+        // Both streams, until one side ends.
+        let end = loop {
+            tokio::select! {
+                a = up.wait() => match a {
+                    Arrived::Readable => {
+                        if let Err(end) = forward_target(conn, &mut up, what).await {
+                            break end;
                         }
                     }
-                }
-            }
-            Upstream::Unix(unix) => {
-                // A desktop's frames: plain copies (no splice for these).
-                let (mut rd, mut wr) = unix.into_split();
-                let mut b = vec![0u8; 64 * 1024];
-                loop {
-                    tokio::select! {
-                        n = rd.read(&mut b) => match n {
-                            Ok(0) | Err(_) => return gone(),
-                            Ok(n) => {
-                                if conn.socket.send_binary(b.get(..n).unwrap_or_default()).await.is_err() {
-                                    return End::ViewerLeft;
-                                }
-                            }
-                        },
-                        m = conn.socket.recv() => match conn.viewer_event(m) {
-                            ViewerEvent::Gone => return End::ViewerLeft,
-                            ViewerEvent::Data(d) => match self.client_bytes(conn, rt, &mut stream, &d).await {
-                                Err(end) => return end,
-                                Ok(out) if !out.is_empty() && wr.write_all(&out).await.is_err() => return gone(),
-                                Ok(_) => {}
-                            },
-                            ViewerEvent::Activity if !conn.admission.view_only => self.input(session, rt),
-                            _ => {}
-                        },
-                        c = conn.control.recv() => {
-                            if let Some(end) = conn.on_control(c).await {
-                                return end;
-                            }
-                        }
-                        _ = conn.ping.tick() => {
-                            if conn.socket.ping().await.is_err() {
-                                return End::ViewerLeft;
-                            }
+                    Arrived::Message(b) => {
+                        if conn.socket.send_binary(&b).await.is_err() {
+                            break End::ViewerLeft;
                         }
                     }
-                }
-            }
-            Upstream::Kvm(mut kvm) => loop {
-                tokio::select! {
-                    m = kvm.recv() => match m {
-                        Some(Ok(Message::Binary(b))) => {
-                            if conn.socket.send_binary(&b).await.is_err() {
-                                return End::ViewerLeft;
-                            }
-                        }
-                        Some(Ok(Message::Close(..))) | Some(Err(_)) | None => return gone(),
-                        Some(Ok(_)) => {}
+                    Arrived::Closed => break gone(),
+                },
+                w = conn.wait() => match conn.settle(w).await {
+                    Err(end) => break end,
+                    Ok(ViewerEvent::Data(b)) => match self.client_bytes(conn, rt, &mut stream, &b).await {
+                        Err(end) => break end,
+                        Ok(out) if !out.is_empty() && up.write_all(&out).await.is_err() => break gone(),
+                        Ok(_) => {}
                     },
-                    m = conn.socket.recv() => match conn.viewer_event(m) {
-                        ViewerEvent::Gone => {
-                            kvm.close(1000, "viewer left").await;
-                            return End::ViewerLeft;
-                        }
-                        ViewerEvent::Data(b) => match self.client_bytes(conn, rt, &mut stream, &b).await {
-                            Err(end) => return end,
-                            Ok(out) if !out.is_empty() && kvm.send_binary(&out).await.is_err() => return gone(),
-                            Ok(_) => {}
-                        },
-                        ViewerEvent::Activity if !conn.admission.view_only => self.input(session, rt),
-                        _ => {}
-                    },
-                    c = conn.control.recv() => {
-                        if let Some(end) = conn.on_control(c).await {
-                            kvm.close(1000, "console session closed").await;
-                            return end;
-                        }
-                    }
-                    _ = conn.ping.tick() => {
-                        if conn.socket.ping().await.is_err() {
-                            return End::ViewerLeft;
-                        }
-                    }
-                }
-            },
+                    Ok(ViewerEvent::Activity) if !conn.admission.view_only => self.input(session, rt),
+                    Ok(_) => {}
+                },
+            }
+        };
+        // A KVM WebSocket is closed politely unless it is what failed.
+        if let (Upstream::Kvm(kvm), false) = (&mut up, matches!(end, End::Fatal(..))) {
+            let reason = match end {
+                End::ViewerLeft => "viewer left",
+                _ => "console session closed",
+            };
+            kvm.close(1000, reason).await;
         }
+        end
     }
 
     /// The browser's whole messages, to pass on to the target: input from
@@ -1415,31 +1406,22 @@ impl Gateway {
                         return conn.on_control(c).await.unwrap_or(End::SessionClosed);
                     }
                 },
-                m = conn.socket.recv() => match conn.viewer_event(m) {
-                    ViewerEvent::Gone => return End::ViewerLeft,
-                    ViewerEvent::Data(b) if !conn.admission.view_only => {
+                w = conn.wait() => match conn.settle(w).await {
+                    Err(end) => return end,
+                    Ok(_) if conn.admission.view_only => {}
+                    Ok(ViewerEvent::Data(b)) => {
                         self.input(session, rt);
                         if input.send(SolIn::Keys(b.to_vec())).await.is_err() {
                             return End::Fatal(CloseReason::TargetClosed, "the serial console ended".into());
                         }
                     }
-                    ViewerEvent::Activity if !conn.admission.view_only => self.input(session, rt),
-                    ViewerEvent::Break if !conn.admission.view_only => {
+                    Ok(ViewerEvent::Activity) => self.input(session, rt),
+                    Ok(ViewerEvent::Break) => {
                         self.input(session, rt);
                         let _ = input.send(SolIn::Break).await;
                     }
-                    _ => {}
+                    Ok(_) => {}
                 },
-                c = conn.control.recv() => {
-                    if let Some(end) = conn.on_control(c).await {
-                        return end;
-                    }
-                }
-                _ = conn.ping.tick() => {
-                    if conn.socket.ping().await.is_err() {
-                        return End::ViewerLeft;
-                    }
-                }
             }
         }
     }
