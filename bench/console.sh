@@ -240,8 +240,8 @@ field() { awk -v k="$1" '{ for (i = 1; i < NF; i++) if ($i == k) { print $(i + 1
 # One row per run: MiB/s; us of CPU per MiB for client, server, proxy, their
 # sum, the machine; the machine's busy and steal cores; % of the window on
 # a CPU for client, server, proxy; % waiting for a CPU for the same; KiB per
-# read in the client.
-COLS=(mib cli srv proxy sum machine busy steal run_cli run_srv run_proxy wait_cli wait_srv wait_proxy kib_read)
+# read in the client; the cores busy with anything else (other load).
+COLS=(mib cli srv proxy sum machine busy steal run_cli run_srv run_proxy wait_cli wait_srv wait_proxy kib_read others)
 row() {
     awk -v hz="$HZ" -v n="$NCPU" '{
         for (i = 1; i < NF; i += 2) v[$i] = $(i + 1)
@@ -250,8 +250,10 @@ row() {
         printf "%s %.0f %.0f %.0f %.0f %.0f %.2f %.2f", v["throughput_mib_s"], c * u, sv * u, p * u, (c + sv + p) * u,
             v["machine_busy_ticks"] * u, v["machine_busy_ticks"] / v["machine_total_ticks"] * n,
             v["machine_steal_ticks"] / v["machine_total_ticks"] * n
-        printf " %.0f %.0f %.0f %.0f %.0f %.0f %.0f\n", v["client_run_us"] / w, v["server_run_us"] / w, v["proxy_run_us"] / w,
-            v["client_wait_us"] / w, v["server_wait_us"] / w, v["proxy_wait_us"] / w, m * 1024 / v["reads"]
+        ours = (v["client_run_us"] + v["server_run_us"] + v["proxy_run_us"]) / w / 100
+        printf " %.0f %.0f %.0f %.0f %.0f %.0f %.0f %.2f\n", v["client_run_us"] / w, v["server_run_us"] / w, v["proxy_run_us"] / w,
+            v["client_wait_us"] / w, v["server_wait_us"] / w, v["proxy_wait_us"] / w, m * 1024 / v["reads"],
+            v["machine_busy_ticks"] / v["machine_total_ticks"] * n - ours
     }'
 }
 for path in "${PATHS[@]}"; do : >"$WORK/tp-$path"; done
@@ -262,7 +264,7 @@ for r in $(seq "$ROUNDS"); do
         pid=${PROXY_PID[$path]:-}
         "$LOAD" throughput --url "$url" --seconds "$DURATION" --depth "$DEPTH" \
             --watch "server=$SRC_PID${pid:+,proxy=$pid}" | row >>"$WORK/tp-$path"
-        log "round $r $path: $(tail -1 "$WORK/tp-$path" | awk '{ printf "%s MiB/s; us/MiB client %s server %s proxy %s sum %s machine %s; machine busy %s cores; on CPU %s/%s/%s %%, waiting %s/%s/%s %%", $1, $2, $3, $4, $5, $6, $7, $9, $10, $11, $12, $13, $14 }')"
+        log "round $r $path: $(tail -1 "$WORK/tp-$path" | awk '{ printf "%s MiB/s; us/MiB client %s server %s proxy %s sum %s; on CPU %s/%s/%s %%, waiting %s/%s/%s %%; other load %s cores", $1, $2, $3, $4, $5, $9, $10, $11, $12, $13, $14, $16 }')"
     done
 done
 # V[path,column]: the median over the rounds.
@@ -382,9 +384,9 @@ for path in "${PATHS[@]}"; do
         "$(f %.4f "${V[$path,mib]} / $D")" "${P50[$path]}" "${P99[$path]}"
 done
 echo
-echo "Where the time goes (client / RFB server / proxy): CPU (user + sys) per MiB moved; share of the run each spent on a CPU and runnable but waiting for one (scheduler); the machine's busy cores (/proc/stat: everyone's); the bytes/s the path's CPU per MiB allows with all $NCPU cores busy"
+echo "Where the time goes (client / RFB server / proxy): CPU (user + sys) per MiB moved; share of the run each spent on a CPU and runnable but waiting for one (scheduler); cores busy with other load (/proc/stat's busy minus these three); the bytes/s the path's CPU per MiB allows with all $NCPU cores busy"
 echo
-printf '| %-10s | %-24s | %-17s | %-17s | %7s | %-20s |\n' path "CPU us/MiB c/s/p = sum" "on a CPU % c/s/p" "waiting % c/s/p" "machine" "CPU allows (x direct)"
+printf '| %-10s | %-24s | %-17s | %-17s | %7s | %-20s |\n' path "CPU us/MiB c/s/p = sum" "on a CPU % c/s/p" "waiting % c/s/p" "others" "CPU allows (x direct)"
 printf '|%s|%s|%s|%s|%s|%s|\n' ------------ -------------------------- ------------------- ------------------- --------- ----------------------
 for path in "${PATHS[@]}"; do
     p=${V[$path,proxy]} rp=${V[$path,run_proxy]} wp=${V[$path,wait_proxy]}
@@ -392,7 +394,7 @@ for path in "${PATHS[@]}"; do
     printf '| %-10s | %-24s | %-17s | %-17s | %7s | %-20s |\n' "$path" \
         "${V[$path,cli]}/${V[$path,srv]}/$p = ${V[$path,sum]}" \
         "${V[$path,run_cli]}/${V[$path,run_srv]}/$rp" "${V[$path,wait_cli]}/${V[$path,wait_srv]}/$wp" \
-        "${V[$path,busy]}" "$(cap "$path") ($(f %.2f "$(cap "$path") / $D"))"
+        "${V[$path,others]}" "$(cap "$path") ($(f %.2f "$(cap "$path") / $D"))"
 done
 echo
 # What bounds each path: a process runnable (on a CPU or waiting for one)

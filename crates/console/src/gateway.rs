@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsFd;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -723,6 +724,31 @@ impl Upstream {
         }
     }
 
+    /// Reads what a target socket has ready, at most `buf.len()`. A short
+    /// read leaves its queue empty, so readiness is cleared then (as
+    /// tokio's own reads do): the next wait sleeps instead of trying a read
+    /// that would find nothing.
+    fn try_read(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let mut n = 0;
+        let len = buf.len();
+        let mut recv = |fd: std::os::fd::BorrowedFd<'_>| -> std::io::Result<()> {
+            n = rustix::net::recv(fd, &mut *buf, rustix::net::RecvFlags::empty())?.0;
+            if n > 0 && n < len {
+                return Err(std::io::ErrorKind::WouldBlock.into());
+            }
+            Ok(())
+        };
+        let r = match self {
+            Upstream::Tcp(t) => t.try_io(tokio::io::Interest::READABLE, || recv(t.as_fd())),
+            Upstream::Unix(u) => u.try_io(tokio::io::Interest::READABLE, || recv(u.as_fd())),
+            Upstream::Kvm(_) => return Err(std::io::ErrorKind::Unsupported.into()),
+        };
+        match r {
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && n > 0 => Ok(n),
+            r => r.map(|()| n),
+        }
+    }
+
     /// Waits for the target. Cancel-safe, and a socket is awaited for
     /// readiness without a buffer: an idle session holds none.
     async fn wait(&mut self) -> Arrived {
@@ -937,20 +963,17 @@ fn logout_later(session: SessionId, rt: Arc<Runtime>) {
 }
 
 /// Buffers for the target → viewer path, kept for reuse: a session holds
-/// one only while it forwards.
+/// one only while it forwards. Each is `ROOM + CHUNK` bytes, zeroed once.
 static BUFFERS: Mutex<Vec<Vec<u8>>> = Mutex::new(Vec::new());
-/// Buffers kept for reuse (each `ROOM + CHUNK` bytes).
+/// Buffers kept for reuse.
 const BUFFERS_KEPT: usize = 16;
 
 fn take_buffer() -> Vec<u8> {
-    let mut b = BUFFERS
+    BUFFERS
         .lock()
         .unwrap_or_else(|p| p.into_inner())
         .pop()
-        .unwrap_or_else(|| Vec::with_capacity(ROOM + CHUNK));
-    b.clear();
-    b.resize(ROOM, 0);
-    b
+        .unwrap_or_else(|| vec![0; ROOM + CHUNK])
 }
 
 fn return_buffer(b: Vec<u8>) {
@@ -960,58 +983,87 @@ fn return_buffer(b: Vec<u8>) {
     }
 }
 
-/// Forwards what a target socket has ready as binary frames: spliced
-/// socket → pipe → socket from a TCP target when the viewer's TCP stream
-/// is at hand, else each read sent from the buffer it was read into. A few
-/// frames per call, so the viewer's input is not starved behind a stream
-/// of updates.
-/// (`up` is borrowed mutably only because a shared borrow of a KVM's
-/// boxed stream would not be `Send`.)
+/// What a target sends is first read into a buffer of at most this much
+/// when it could be spliced: an update that fits (a cursor, a few glyphs)
+/// then costs one read and one write, where splice takes a pipe and four
+/// system calls; a read that fills it hands the rest to splice.
+const SMALL: usize = 16 * 1024;
+
+fn target_gone(what: &str) -> End {
+    End::Fatal(
+        CloseReason::TargetClosed,
+        format!("{what} closed the connection"),
+    )
+}
+
+/// Forwards what a target socket has ready as binary frames: from a TCP
+/// target to a viewer's TCP stream, a first read of at most `SMALL`, then,
+/// if it filled that, the rest spliced socket → pipe → socket; otherwise
+/// each read sent from the buffer it was read into. A few frames per call,
+/// so the viewer's input is not starved behind a stream of updates. (`up`
+/// is borrowed mutably only because a shared borrow of a KVM's boxed
+/// stream would not be `Send`.)
 async fn forward_target(conn: &mut Conn, up: &mut Upstream, what: &str) -> Result<(), End> {
-    let gone = || {
-        End::Fatal(
-            CloseReason::TargetClosed,
-            format!("{what} closed the connection"),
-        )
+    let splice = matches!(up, Upstream::Tcp(_)) && conn.socket.tcp().is_some();
+    if !splice {
+        return copy_frames(conn, up, CHUNK, 4, what).await.map(drop);
+    }
+    if !copy_frames(conn, up, SMALL, 1, what).await? {
+        return Ok(());
+    }
+    let Upstream::Tcp(from) = &*up else {
+        return Ok(());
     };
-    if let (Upstream::Tcp(from), Some(_)) = (&*up, conn.socket.tcp()) {
-        match Pipe::take() {
-            Ok(mut pipe) => {
-                let result = match conn.socket.splice_frames(from, &mut pipe, 8).await {
-                    Ok(false) => Ok(()),
-                    Ok(true) | Err(ForwardError::Target(_)) => Err(gone()),
-                    Err(ForwardError::Viewer(_)) => Err(End::ViewerLeft),
-                };
-                pipe.give_back();
-                return result;
-            }
-            Err(e) => tracing::warn!(error = %e, "no pipe for splice; copying"),
+    match Pipe::take() {
+        Ok(mut pipe) => {
+            let result = match conn.socket.splice_frames(from, &mut pipe, 8).await {
+                Ok(false) => Ok(()),
+                Ok(true) | Err(ForwardError::Target(_)) => Err(target_gone(what)),
+                Err(ForwardError::Viewer(_)) => Err(End::ViewerLeft),
+            };
+            pipe.give_back();
+            result
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "no pipe for splice; copying");
+            copy_frames(conn, up, CHUNK, 4, what).await.map(drop)
         }
     }
+}
+
+/// Sends what a target socket has ready, one frame per read of at most
+/// `limit` bytes (header written in front of it: one write), for at most
+/// `reads` reads. `Ok(true)`: the last read filled `limit`, so more is
+/// likely waiting.
+async fn copy_frames(
+    conn: &mut Conn,
+    up: &mut Upstream,
+    limit: usize,
+    reads: usize,
+    what: &str,
+) -> Result<bool, End> {
     let mut buf = take_buffer();
-    let mut result = Ok(());
-    for _ in 0..4 {
-        buf.truncate(ROOM);
-        let read = match &*up {
-            Upstream::Tcp(t) => t.try_read_buf(&mut buf),
-            Upstream::Unix(u) => u.try_read_buf(&mut buf),
-            // Its messages come whole from `Upstream::wait`.
-            Upstream::Kvm(_) => break,
+    let mut result = Ok(false);
+    for _ in 0..reads {
+        let Some(room) = buf.get_mut(ROOM..ROOM + limit) else {
+            break;
         };
-        match read {
+        match up.try_read(room) {
             Ok(0) => {
-                result = Err(gone());
+                result = Err(target_gone(what));
                 break;
             }
-            Ok(_) => {
-                if conn.socket.send_in_place(&mut buf).await.is_err() {
+            Ok(n) => {
+                let frame = buf.get_mut(..ROOM + n).unwrap_or_default();
+                if conn.socket.send_in_place(frame).await.is_err() {
                     result = Err(End::ViewerLeft);
                     break;
                 }
+                result = Ok(n == limit);
             }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
             Err(_) => {
-                result = Err(gone());
+                result = Err(target_gone(what));
                 break;
             }
         }
@@ -1236,12 +1288,7 @@ impl Gateway {
                 return End::ViewerLeft;
             }
         }
-        let gone = || {
-            End::Fatal(
-                CloseReason::TargetClosed,
-                format!("{what} closed the connection"),
-            )
-        };
+        let gone = || target_gone(what);
         // ClientInit: always shared, so a second viewer does not push the
         // first one off the target.
         if up.write_all(&[1]).await.is_err() {

@@ -3,13 +3,14 @@
 //! crates/cli/tests/console.rs). It records what reaches the target, which
 //! a real VNC server cannot show: a view-only viewer's keys never do.
 
+mod common;
+
 use std::time::Duration;
 
+use common::{gateway, serve_rfb_handshake, viewer_handshake as handshake};
 use futures_util::{SinkExt, StreamExt};
-use ironrack_console::{
-    Gateway, GatewayConfig, Kind, Limits, NewSession, OpenSession, Target, new_token,
-};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use ironrack_console::new_token;
+use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -23,20 +24,7 @@ async fn recording_target() -> (String, tokio::sync::mpsc::UnboundedReceiver<Vec
         while let Ok((mut c, _)) = l.accept().await {
             let tx = tx.clone();
             tokio::spawn(async move {
-                c.write_all(b"RFB 003.008\n").await.unwrap();
-                let mut b = [0u8; 12];
-                c.read_exact(&mut b).await.unwrap();
-                c.write_all(&[1, 1]).await.unwrap();
-                let mut one = [0u8; 1];
-                c.read_exact(&mut one).await.unwrap();
-                c.write_all(&[0, 0, 0, 0]).await.unwrap();
-                c.read_exact(&mut one).await.unwrap(); // ClientInit
-                assert_eq!(one[0], 1, "the gateway always asks for a shared session");
-                let mut init = vec![
-                    0, 4, 0, 3, 32, 24, 0, 1, 0, 255, 0, 255, 0, 255, 16, 8, 0, 0, 0, 0,
-                ];
-                init.extend_from_slice(&[0, 0, 0, 1, b't']);
-                c.write_all(&init).await.unwrap();
+                serve_rfb_handshake(&mut c).await;
                 let mut buf = [0u8; 1024];
                 while let Ok(n) = c.read(&mut buf).await {
                     if n == 0 || tx.send(buf[..n].to_vec()).is_err() {
@@ -49,71 +37,11 @@ async fn recording_target() -> (String, tokio::sync::mpsc::UnboundedReceiver<Vec
     (addr, rx)
 }
 
-type Ws =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-async fn read_n(ws: &mut Ws, buf: &mut Vec<u8>, n: usize) -> Vec<u8> {
-    while buf.len() < n {
-        match tokio::time::timeout(Duration::from_secs(10), ws.next()).await {
-            Ok(Some(Ok(Message::Binary(b)))) => buf.extend_from_slice(&b),
-            Ok(Some(Ok(_))) => {}
-            other => panic!("stream ended: {other:?}"),
-        }
-    }
-    let rest = buf.split_off(n);
-    std::mem::replace(buf, rest)
-}
-
-/// The browser side of the RFB handshake.
-async fn handshake(ws: &mut Ws) {
-    let mut buf = Vec::new();
-    assert_eq!(read_n(ws, &mut buf, 12).await, b"RFB 003.008\n");
-    ws.send(Message::Binary(b"RFB 003.008\n".to_vec().into()))
-        .await
-        .unwrap();
-    assert_eq!(read_n(ws, &mut buf, 2).await, [1, 1]);
-    ws.send(Message::Binary(vec![1].into())).await.unwrap();
-    assert_eq!(read_n(ws, &mut buf, 4).await, [0, 0, 0, 0]);
-    ws.send(Message::Binary(vec![0].into())).await.unwrap();
-    let init = read_n(ws, &mut buf, 25).await;
-    assert_eq!(&init[..4], &[0, 4, 0, 3]);
-}
-
 #[tokio::test]
 async fn a_view_only_viewers_input_never_reaches_the_target() {
     let (target, mut seen) = recording_target().await;
-    let (events, _events_rx) = tokio::sync::mpsc::unbounded_channel();
-    let dir = std::env::temp_dir().join(format!("ironrack-console-vo-{}", std::process::id()));
-    let gw = Gateway::new(
-        GatewayConfig {
-            public_base: String::new(),
-            log_dir: dir,
-            log_limit: 1 << 20,
-            trusted_proxies: Vec::new(),
-        },
-        events,
-    );
     let (owner_token, owner_hash) = new_token();
-    gw.open(OpenSession {
-        session: NewSession {
-            id: 1,
-            server_id: 1,
-            user_id: 1,
-            kind: Kind::Vnc,
-            view_only: false,
-            bmc_key: "k".into(),
-            max_sessions: 2,
-            limits: Limits::default(),
-            token_hash: owner_hash,
-        },
-        close_url: None,
-        allowed_ip: None,
-        target: Target::Vnc {
-            addr: target,
-            password: None,
-        },
-    })
-    .unwrap();
+    let (gw, _events) = gateway("vo", target, owner_hash, 2);
     let (viewer_token, viewer_hash) = new_token();
     gw.add_viewer(1, viewer_hash, Duration::from_secs(60))
         .unwrap();
