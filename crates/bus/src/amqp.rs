@@ -14,7 +14,12 @@
 //!
 //! Topology (every name starts with `AmqpConfig::prefix`):
 //! - `<p>.tasks`: topic exchange; `<p>.tasks.<site>` is a quorum queue bound
-//!   with `task.<site>.*` (routing key `task.<site>.<driver>`);
+//!   with `task.<site>.*` (routing key `task.<site>.<driver>`); tasks
+//!   published at the same moment go out together and share one confirm
+//!   round; read-only ones ([`TaskRequest::is_read_only`]) with the same
+//!   routing key also share a message (a JSON array), acknowledged by the
+//!   agent once each is reported. A task that changes the machine always
+//!   travels alone, so that no redelivery runs it because of another;
 //! - `<p>.events`: topic exchange → quorum queue `<p>.events` (`event.#`);
 //!   an agent's events go as batches: one message (routing key
 //!   `event.batch`, a JSON array) carries whatever its tasks reported while
@@ -41,7 +46,6 @@ use lapin::options::{
 use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{Acker, BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use rand::Rng;
-use serde::Serialize;
 use tokio::sync::{mpsc, watch};
 use tokio::time::Instant;
 
@@ -76,6 +80,9 @@ const EVENT_BATCH_KEY: &str = "event.batch";
 /// At most this many events per message, so that one message never holds
 /// more than the controller applies in one transaction.
 const EVENTS_PER_MESSAGE: usize = 256;
+/// At most this many read-only tasks per message: an agent runs 64 at a
+/// time, and a message is acknowledged only when all it carries are done.
+const TASKS_PER_MESSAGE: usize = 64;
 
 #[derive(Clone, Debug)]
 pub struct AmqpConfig {
@@ -149,6 +156,18 @@ struct Core {
     shutdown: watch::Sender<bool>,
     /// Events waiting to go out together as one message.
     events_out: GroupCommit<Vec<Event>, Result<(), BusError>>,
+    /// Tasks waiting to go out together (one confirm round).
+    tasks_out: GroupCommit<OutgoingTask, Result<(), BusError>>,
+}
+
+/// A task ready for the broker: serialized by its caller, so that a task
+/// that cannot be encoded fails alone, not the batch it would have joined.
+struct OutgoingTask {
+    task_id: i64,
+    site: String,
+    routing_key: String,
+    read_only: bool,
+    json: Vec<u8>,
 }
 
 /// One connection with its confirm-mode publishing channel.
@@ -178,6 +197,7 @@ impl AmqpBus {
             sites: Mutex::new(BTreeSet::new()),
             shutdown,
             events_out: GroupCommit::default(),
+            tasks_out: GroupCommit::default(),
         });
         let first = open_link(&core, 1)
             .await
@@ -243,25 +263,6 @@ impl AmqpBus {
         Ok(rx)
     }
 
-    /// Publishes and waits for the broker's confirm, retrying across
-    /// reconnects until [`PUBLISH_DEADLINE`].
-    async fn publish_json(
-        &self,
-        exchange: String,
-        routing_key: String,
-        site: Option<&str>,
-        message: &impl Serialize,
-        message_id: Option<String>,
-    ) -> Result<(), BusError> {
-        let payload = serde_json::to_vec(message).map_err(|e| BusError::Codec(e.to_string()))?;
-        let mut properties = persistent_json();
-        if let Some(id) = message_id {
-            properties = properties.with_message_id(id.into());
-        }
-        self.publish_confirmed(&exchange, site, &[(routing_key, payload, properties)])
-            .await
-    }
-
     /// Publishes `messages` in order on one link, then waits for all their
     /// confirms: one round trip to the broker for the lot. A failure
     /// publishes the whole lot again on the next link (receivers must
@@ -270,11 +271,11 @@ impl AmqpBus {
     async fn publish_confirmed(
         &self,
         exchange: &str,
-        site: Option<&str>,
+        sites: &[&str],
         messages: &[(String, Vec<u8>, BasicProperties)],
     ) -> Result<(), BusError> {
         let core = self.core();
-        if let Some(site) = site {
+        for site in sites {
             core.remember_site(site);
         }
         let deadline = Instant::now() + PUBLISH_DEADLINE;
@@ -283,7 +284,7 @@ impl AmqpBus {
             let Some(link) = core.wait_link(deadline).await else {
                 return Err(core.unreachable());
             };
-            let error = match try_publish(&core.cfg, &link, exchange, site, messages).await {
+            let error = match try_publish(&core.cfg, &link, exchange, sites, messages).await {
                 Ok(()) => return Ok(()),
                 Err(e) => e,
             };
@@ -319,17 +320,73 @@ impl TaskPublisher for AmqpBus {
         Box::pin(async move {
             check_word("site", &task.site)?;
             check_word("driver", &task.bmc.driver)?;
-            let routing_key = format!("task.{}.{}", task.site, task.bmc.driver);
-            self.publish_json(
-                self.core().cfg.tasks_exchange(),
-                routing_key,
-                Some(&task.site),
-                &task,
-                Some(task.task_id.to_string()),
-            )
-            .await
+            let outgoing = OutgoingTask {
+                task_id: task.task_id,
+                routing_key: format!("task.{}.{}", task.site, task.bmc.driver),
+                read_only: task.is_read_only(),
+                json: serde_json::to_vec(&task).map_err(|e| BusError::Codec(e.to_string()))?,
+                site: task.site,
+            };
+            let bus = self.clone();
+            self.core()
+                .tasks_out
+                .submit(outgoing, move |tasks| async move {
+                    let callers = tasks.len();
+                    let outcome = bus.publish_tasks(tasks).await;
+                    vec![outcome; callers]
+                })
+                .await
+                .unwrap_or(Err(BusError::Closed))
         })
     }
+}
+
+impl AmqpBus {
+    /// Tasks as messages, all confirmed together: read-only ones grouped by
+    /// routing key, at most [`TASKS_PER_MESSAGE`] to a message, every other
+    /// task a message of its own.
+    async fn publish_tasks(&self, tasks: Vec<OutgoingTask>) -> Result<(), BusError> {
+        let mut sites: Vec<&str> = tasks.iter().map(|t| t.site.as_str()).collect();
+        sites.sort_unstable();
+        sites.dedup();
+        let mut messages = Vec::new();
+        let mut shared: Vec<(&str, Vec<&OutgoingTask>)> = Vec::new();
+        for task in &tasks {
+            if !task.read_only {
+                messages.push(task_message(std::slice::from_ref(&task)));
+                continue;
+            }
+            match shared.iter_mut().find(|(key, _)| *key == task.routing_key) {
+                Some((_, group)) => group.push(task),
+                None => shared.push((&task.routing_key, vec![task])),
+            }
+        }
+        for (_, group) in &shared {
+            messages.extend(group.chunks(TASKS_PER_MESSAGE).map(task_message));
+        }
+        let exchange = self.core().cfg.tasks_exchange();
+        self.publish_confirmed(&exchange, &sites, &messages).await
+    }
+}
+
+/// One message for `tasks` (all with the same routing key): a single task
+/// as its JSON object with its id as message id, several as a JSON array.
+fn task_message(tasks: &[&OutgoingTask]) -> (String, Vec<u8>, BasicProperties) {
+    let routing_key = tasks[0].routing_key.clone();
+    if let [task] = tasks {
+        let properties = persistent_json().with_message_id(task.task_id.to_string().into());
+        return (routing_key, task.json.clone(), properties);
+    }
+    let mut body = Vec::with_capacity(tasks.iter().map(|t| t.json.len() + 1).sum::<usize>() + 1);
+    body.push(b'[');
+    for (i, task) in tasks.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(&task.json);
+    }
+    body.push(b']');
+    (routing_key, body, persistent_json())
 }
 
 impl EventPublisher for AmqpBus {
@@ -370,7 +427,7 @@ impl AmqpBus {
             })
             .collect::<Result<Vec<_>, BusError>>()?;
         let exchange = self.core().cfg.events_exchange();
-        self.publish_confirmed(&exchange, None, &messages).await
+        self.publish_confirmed(&exchange, &[], &messages).await
     }
 }
 
@@ -619,11 +676,11 @@ async fn try_publish(
     cfg: &AmqpConfig,
     link: &Link,
     exchange: &str,
-    site: Option<&str>,
+    sites: &[&str],
     messages: &[(String, Vec<u8>, BasicProperties)],
 ) -> Result<(), BusError> {
     let unreachable = |e: lapin::Error| BusError::Unreachable(e.to_string());
-    if let Some(site) = site {
+    for &site in sites {
         let known = link
             .declared
             .lock()
@@ -865,8 +922,9 @@ trait FromBody: Sized {
 }
 
 impl FromBody for TaskRequest {
+    /// One task, or read-only tasks sharing a message (a JSON array).
     fn from_body(body: &[u8]) -> Result<Vec<Self>, serde_json::Error> {
-        serde_json::from_slice(body).map(|task| vec![task])
+        one_or_many(body)
     }
 }
 
@@ -874,11 +932,15 @@ impl FromBody for Event {
     /// A batch (a JSON array) as agents send them; a single event is read
     /// too, so that a message from an older agent is not dead-lettered.
     fn from_body(body: &[u8]) -> Result<Vec<Self>, serde_json::Error> {
-        if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
-            serde_json::from_slice(body)
-        } else {
-            serde_json::from_slice(body).map(|event| vec![event])
-        }
+        one_or_many(body)
+    }
+}
+
+fn one_or_many<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Vec<T>, serde_json::Error> {
+    if body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        serde_json::from_slice(body)
+    } else {
+        serde_json::from_slice(body).map(|one| vec![one])
     }
 }
 

@@ -116,6 +116,18 @@ impl TaskRequest {
         }
     }
 
+    /// Whether running this task again changes nothing on the machine: a
+    /// power status, a sensor read, a power poll. Only such tasks share a
+    /// broker message with others, because a message delivered again runs
+    /// everything it carries again.
+    pub fn is_read_only(&self) -> bool {
+        match self.kind.as_str() {
+            POWER_POLL | "sensors" => true,
+            "power" => self.params.get("action").and_then(|a| a.as_str()) == Some("status"),
+            _ => false,
+        }
+    }
+
     /// The poll's parameters if this is a power poll.
     pub fn as_power_poll(&self) -> Option<Result<PowerPoll, BusError>> {
         (self.kind == POWER_POLL).then(|| {

@@ -256,6 +256,84 @@ async fn a_task_of_a_dead_consumer_is_delivered_again() {
 }
 
 #[tokio::test]
+async fn read_only_tasks_share_messages_and_others_travel_alone() {
+    let cfg = config("shared", 5);
+    let controller = connect(&cfg).await;
+    let status = |id| {
+        let mut t = task(id, "lab");
+        t.params = serde_json::json!({"action": "status"});
+        t
+    };
+    // Every fifth task powers on; the others only read the power state.
+    let changes = |id: i64| id % 5 == 0;
+    let publishes: Vec<_> = (1..=50)
+        .map(|id| {
+            let bus = controller.clone();
+            let t = if changes(id) {
+                task(id, "lab")
+            } else {
+                status(id)
+            };
+            tokio::spawn(async move { bus.publish(t).await })
+        })
+        .collect();
+    for p in publishes {
+        p.await.unwrap().expect("confirmed");
+    }
+    let messages = ready_messages(&cfg.task_queue("lab")).await;
+    assert!(
+        (11..=30).contains(&messages),
+        "10 power-on tasks alone and 40 status reads sharing took {messages} messages"
+    );
+
+    let agent = connect(&cfg).await;
+    let mut rx = agent.consume_tasks("lab").await.expect("consume");
+    let mut seen = std::collections::BTreeSet::new();
+    let mut held = None;
+    for _ in 0..50 {
+        let d = next(&mut rx).await;
+        assert!(
+            seen.insert(d.message.task_id),
+            "task {} twice",
+            d.message.task_id
+        );
+        // Hold one status read back: its whole message must return.
+        if held.is_none() && !changes(d.message.task_id) {
+            held = Some(d);
+        } else {
+            d.settler.ack().await.expect("ack");
+        }
+    }
+    assert_eq!(seen.len(), 50);
+    nothing_more(&mut rx).await;
+    let held = held.expect("a status read");
+    let held_id = held.message.task_id;
+    drop(held);
+    agent.close().await;
+    drop(rx);
+
+    let agent = connect(&cfg).await;
+    let mut rx = agent.consume_tasks("lab").await.expect("consume again");
+    let mut again = Vec::new();
+    while let Ok(Some(d)) = timeout(Duration::from_millis(500), rx.recv()).await {
+        again.push(d.message.task_id);
+        d.settler.ack().await.expect("ack");
+    }
+    assert!(
+        again.contains(&held_id),
+        "the held task came back: {again:?}"
+    );
+    assert!(
+        again.iter().all(|&id| !changes(id)),
+        "a power-on ran again because of another task: {again:?}"
+    );
+
+    agent.close().await;
+    controller.close().await;
+    cleanup(&cfg, &["lab"]).await;
+}
+
+#[tokio::test]
 async fn a_task_that_keeps_failing_is_dead_lettered() {
     let cfg = config("deadletter", 3);
     let bus = connect(&cfg).await;

@@ -351,8 +351,9 @@ pub struct AmqpArgs {
     /// Prefix of exchange and queue names (one per ironrack installation).
     #[arg(long, env = "IRONRACK_AMQP_PREFIX", default_value = "ironrack")]
     amqp_prefix: String,
-    /// Unacknowledged tasks held at once by an agent (it runs up to 64 at
-    /// a time); the controller's event consumer holds at least 256.
+    /// Unacknowledged task messages held at once by an agent (it runs up to
+    /// 64 tasks at a time; a message carries one task, or up to 64 read-only
+    /// ones); the controller's event consumer holds at least 256.
     #[arg(long, default_value_t = 64)]
     prefetch: u16,
     /// A message delivered this many times without success goes to the
