@@ -29,6 +29,7 @@ mod consoles;
 mod invapi;
 mod secret;
 mod sensors;
+mod server_cache;
 mod servers;
 mod sites;
 mod sqlite_reads;
@@ -120,6 +121,10 @@ pub struct Store {
     published: std::sync::Arc<tasks::PublishedMarks>,
     /// Recently authenticated tokens (`tokens.rs`).
     callers: std::sync::Arc<tokens::Callers>,
+    /// PostgreSQL only: server rows for the task path, and the listener
+    /// that keeps them current (`server_cache.rs`).
+    servers_for_tasks: Option<std::sync::Arc<server_cache::ServerCache>>,
+    _server_changes: Option<std::sync::Arc<server_cache::Listening>>,
 }
 
 impl std::fmt::Debug for sqlite_reads::Readers {
@@ -161,6 +166,8 @@ impl Store {
     /// `sqlite://path/to/file.db` or `postgres://user@host/db`.
     pub async fn connect(url: &str, secrets: SecretBox) -> Result<Store> {
         let mut readers = None;
+        let mut servers_for_tasks = None;
+        let mut server_changes = None;
         let pool = if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
@@ -185,6 +192,12 @@ impl Store {
                 .connect(url)
                 .await?;
             sqlx::migrate!("migrations/postgres").run(&pool).await?;
+            let cache = std::sync::Arc::new(server_cache::ServerCache::default());
+            server_changes = Some(std::sync::Arc::new(server_cache::listen(
+                url,
+                cache.clone(),
+            )));
+            servers_for_tasks = Some(cache);
             Pool::Postgres(pool)
         } else {
             return Err(StoreError::BadUrl(url.to_owned()));
@@ -196,6 +209,8 @@ impl Store {
             task_writes: Default::default(),
             published: Default::default(),
             callers: Default::default(),
+            servers_for_tasks,
+            _server_changes: server_changes,
         })
     }
 

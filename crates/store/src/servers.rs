@@ -283,6 +283,33 @@ impl Store {
         Ok(row.map(Server::from))
     }
 
+    /// The server as a task needs it: tenant, site, BMC target. On
+    /// PostgreSQL it may come from memory (`server_cache.rs`, kept current
+    /// across controllers), so its power state and observation time can be
+    /// old: [`Store::server`] is the read for showing those.
+    pub async fn server_for_task(&self, id: i64) -> Result<Option<Server>> {
+        let Some(cache) = &self.servers_for_tasks else {
+            return self.server(id).await;
+        };
+        if let Some(server) = cache.get(id) {
+            return Ok(Some(server));
+        }
+        let epoch = cache.epoch();
+        let server = self.server(id).await?;
+        if let Some(s) = &server {
+            cache.remember(epoch, s);
+        }
+        Ok(server)
+    }
+
+    /// This process changed the server: its next task must not use the old
+    /// row, even before the database's notification arrives.
+    fn server_changed(&self, id: i64) {
+        if let Some(cache) = &self.servers_for_tasks {
+            cache.forget(id);
+        }
+    }
+
     pub async fn count_servers(&self) -> Result<i64> {
         let n: (i64,) =
             on_pool!(self, p => sqlx::query_as("SELECT COUNT(*) FROM servers").fetch_one(p).await?);
@@ -359,8 +386,9 @@ impl Store {
             .bind(up.bmc_driver).bind(up.bmc_address).bind(port).bind(up.bmc_username)
             .bind(set_pw).bind(sealed).bind(options).bind(now)
             .execute(p).await.map(|r| r.rows_affected()))
-        .map_err(|e| StoreError::from_write(e, "server"))?;
-        if done == 0 {
+        .map_err(|e| StoreError::from_write(e, "server"));
+        self.server_changed(id);
+        if done? == 0 {
             return Err(StoreError::NotFound("server"));
         }
         self.server(id).await?.ok_or(StoreError::NotFound("server"))
@@ -368,8 +396,9 @@ impl Store {
 
     pub async fn delete_server(&self, id: i64) -> Result<()> {
         let done = on_pool!(self, p => sqlx::query("DELETE FROM servers WHERE id = $1")
-            .bind(id).execute(p).await?.rows_affected());
-        if done == 0 {
+            .bind(id).execute(p).await.map(|r| r.rows_affected()));
+        self.server_changed(id);
+        if done? == 0 {
             return Err(StoreError::NotFound("server"));
         }
         Ok(())

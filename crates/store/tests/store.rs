@@ -743,3 +743,138 @@ async fn sensors_and_sel_replace_their_set(store: Store) {
     let gone = store.sensors(s.id).await.unwrap();
     assert_eq!((gone.read_at, gone.items.len()), (None, 0));
 }
+
+/// Two controllers on one PostgreSQL database: what one remembers of a
+/// server for its tasks follows changes made by the other, by psql, and by
+/// itself, also after its change listener lost its connection.
+#[tokio::test]
+async fn remembered_servers_follow_changes_made_anywhere() {
+    use sqlx::Connection;
+    let url = fresh_postgres_url().await;
+    let a = open(&url).await;
+    let b = open(&url).await;
+    let mut psql = sqlx::PgConnection::connect(&url).await.unwrap();
+    let server = site_and_server(&a, "cached-1", None).await;
+    let address = |s: Option<Server>| s.expect("server").bmc.address;
+    // Polls `a` until its task view of the server shows `want` (5 s at most).
+    let sees = |want: &'static str| {
+        let a = a.clone();
+        async move {
+            for _ in 0..100 {
+                if address(a.server_for_task(server.id).await.unwrap()) == want {
+                    return true;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            false
+        }
+    };
+    // The listener connects in the background; until then nothing is kept.
+    let kept = async {
+        for _ in 0..100 {
+            a.server_for_task(server.id).await.unwrap();
+            sqlx::query("UPDATE servers SET power_state = 'on' WHERE id = $1")
+                .bind(server.id)
+                .execute(&mut psql)
+                .await
+                .unwrap();
+            let task_view = a.server_for_task(server.id).await.unwrap().unwrap();
+            sqlx::query("UPDATE servers SET power_state = 'unknown' WHERE id = $1")
+                .bind(server.id)
+                .execute(&mut psql)
+                .await
+                .unwrap();
+            if task_view.power_state == PowerState::Unknown {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        false
+    };
+    assert!(
+        kept.await,
+        "a power observation is no change for the task path: the row stays remembered"
+    );
+    assert_eq!(
+        a.server(server.id).await.unwrap().unwrap().power_state,
+        PowerState::Unknown,
+        "the plain read is always the database's"
+    );
+
+    // Another controller changes the BMC address.
+    b.update_server(
+        server.id,
+        ServerUpdate {
+            bmc_address: Some("10.0.0.2".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert!(sees("10.0.0.2").await, "a change by another controller");
+
+    // psql changes it.
+    sqlx::query("UPDATE servers SET bmc_address = '10.0.0.3' WHERE id = $1")
+        .bind(server.id)
+        .execute(&mut psql)
+        .await
+        .unwrap();
+    assert!(sees("10.0.0.3").await, "a change made outside ironrack");
+
+    // This controller changes it: seen at once, not after a notification.
+    a.update_server(
+        server.id,
+        ServerUpdate {
+            bmc_address: Some("10.0.0.4".into()),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        address(a.server_for_task(server.id).await.unwrap()),
+        "10.0.0.4"
+    );
+
+    // The listener's connection dies; a change made meanwhile is not heard,
+    // yet must not be missed.
+    sqlx::query(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query LIKE 'LISTEN%'",
+    )
+    .execute(&mut psql)
+    .await
+    .unwrap();
+    sqlx::query("UPDATE servers SET bmc_address = '10.0.0.5' WHERE id = $1")
+        .bind(server.id)
+        .execute(&mut psql)
+        .await
+        .unwrap();
+    assert!(
+        sees("10.0.0.5").await,
+        "a change while the listener was away"
+    );
+    // Back to listening: changes are heard again.
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    sqlx::query("UPDATE servers SET bmc_address = '10.0.0.6' WHERE id = $1")
+        .bind(server.id)
+        .execute(&mut psql)
+        .await
+        .unwrap();
+    assert!(
+        sees("10.0.0.6").await,
+        "a change after the listener came back"
+    );
+
+    // Deleted by the other controller: gone for this one too.
+    b.delete_server(server.id).await.unwrap();
+    let mut gone = false;
+    for _ in 0..100 {
+        if a.server_for_task(server.id).await.unwrap().is_none() {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(gone, "a server deleted elsewhere");
+}

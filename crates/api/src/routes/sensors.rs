@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 
 use super::Source;
-use super::servers::{queue_task, visible_server};
+use super::servers::{queue_task, task_server, visible_server};
 use crate::audit::AuditNote;
 use crate::auth::Caller;
 use crate::dto::{BmcResetRequest, SelOut, SelRefresh, SensorsOut, TaskOut};
@@ -59,7 +59,7 @@ pub async fn refresh_sensors(
     Source(source): Source,
     Path(id): Path<i64>,
 ) -> Result<impl IntoResponse, Problem> {
-    let server = visible_server(&state, &caller, id).await?;
+    let server = task_server(&state, &caller, id).await?;
     let params = serde_json::json!({});
     let task = queue_task(
         &state,
@@ -87,7 +87,7 @@ pub async fn refresh_sel(
     headers: HeaderMap,
     ApiJson(req): ApiJson<SelRefresh>,
 ) -> Result<impl IntoResponse, Problem> {
-    let server = visible_server(&state, &caller, id).await?;
+    let server = task_server(&state, &caller, id).await?;
     if req.clear {
         super::session::check_pin(&state, &caller, &headers, req.pin.as_deref())?;
     }
@@ -114,7 +114,7 @@ pub async fn bmc_reset(
     headers: HeaderMap,
     ApiJson(req): ApiJson<BmcResetRequest>,
 ) -> Result<impl IntoResponse, Problem> {
-    let server = visible_server(&state, &caller, id).await?;
+    let server = task_server(&state, &caller, id).await?;
     super::session::check_pin(&state, &caller, &headers, req.pin.as_deref())?;
     let params = serde_json::json!({ "kind": req.kind });
     let action = format!("server.bmc_reset.{}", req.kind.as_str());

@@ -32,6 +32,22 @@ pub(crate) async fn visible_server(
         .ok_or_else(|| Problem::not_found("server"))
 }
 
+/// [`visible_server`] for a handler that queues a task on it: the row may
+/// come from the store's cache (`Store::server_for_task`), whose power
+/// state is not to be shown.
+pub(crate) async fn task_server(
+    state: &AppState,
+    caller: &Caller,
+    id: i64,
+) -> Result<Server, Problem> {
+    state
+        .store
+        .server_for_task(id)
+        .await?
+        .filter(|s| caller.can_see_server(s))
+        .ok_or_else(|| Problem::not_found("server"))
+}
+
 /// Adds `bmc.console` to a staff view of a server.
 async fn with_console(state: &AppState, mut out: ServerOut) -> Result<ServerOut, Problem> {
     if let Some(bmc) = &mut out.bmc
@@ -332,7 +348,7 @@ pub async fn power(
     headers: HeaderMap,
     ApiJson(req): ApiJson<PowerRequest>,
 ) -> Result<impl IntoResponse, Problem> {
-    let server = visible_server(&state, &caller, id).await?;
+    let server = task_server(&state, &caller, id).await?;
     if req.action.is_destructive() {
         super::session::check_pin(&state, &caller, &headers, req.pin.as_deref())?;
     }
@@ -407,7 +423,7 @@ pub async fn boot_device(
     headers: HeaderMap,
     ApiJson(req): ApiJson<ironrack_core::BootRequest>,
 ) -> Result<impl IntoResponse, Problem> {
-    let server = visible_server(&state, &caller, id).await?;
+    let server = task_server(&state, &caller, id).await?;
     super::session::check_pin(&state, &caller, &headers, None)?;
     let params = serde_json::to_value(req).map_err(|_| Problem::internal())?;
     let task = queue_task(
