@@ -201,7 +201,7 @@ fire_and_measure() {
     # What PostgreSQL did per task (its own counters for the bench database).
     if [[ $MODE == amqp ]]; then
         local pgstat
-        pgstat=$($sql "select round(xact_commit::numeric / $TASKS, 2) || ' commits, ' || round(tup_returned::numeric / $TASKS, 1) || ' rows read, ' || round(tup_inserted::numeric / $TASKS, 2) || ' inserted, ' || round(tup_updated::numeric / $TASKS, 2) || ' updated per task' from pg_stat_database where datname = current_database()")
+        pgstat=$($sql "select round(xact_commit::numeric / $TASKS, 2) || ' commits, ' || round(tup_returned::numeric / $TASKS, 1) || ' rows read, ' || round(tup_inserted::numeric / $TASKS, 2) || ' inserted, ' || round(tup_updated::numeric / $TASKS, 2) || ' updated per task, ' || deadlocks || ' deadlocks' from pg_stat_database where datname = current_database()")
         CPU_ROWS+=("$name: PostgreSQL: $pgstat")
         pgstat=$($sql "select string_agg(relname || ' ' || seq_scan || ' seq scans (' || seq_tup_read || ' rows), ' || coalesce(idx_scan, 0) || ' index scans', '; ' order by seq_tup_read desc) from pg_stat_user_tables where seq_tup_read > 0 or idx_scan > 0")
         CPU_ROWS+=("$name: PostgreSQL tables: $pgstat")
@@ -210,6 +210,12 @@ fire_and_measure() {
     rate=$($sql "select round(count(*) * 1000.0 / (max(finished_at) - min(created_at))) from tasks")
     p50=$($sql "select finished_at - created_at from tasks order by 1 limit 1 offset (select count(*) * 50 / 100 from tasks)")
     p99=$($sql "select finished_at - created_at from tasks order by 1 limit 1 offset (select count(*) * 99 / 100 from tasks)")
+    # When the tail is long, when it happened: per half second of the run,
+    # tasks created and their slowest created → finished (a stall of the
+    # broker, the database or the disk shows as one bad slot).
+    local timeline
+    timeline=$($sql "with t0 as (select min(created_at) t from tasks) select string_agg('+' || (b * 0.5)::text || 's ' || n || '/' || worst || 'ms', '  ' order by b) from (select (created_at - t0.t) / 500 b, count(*) n, max(finished_at - created_at) worst from tasks, t0 group by 1) s")
+    CPU_ROWS+=("$name: per 0.5 s of the run, tasks created/slowest: $timeline")
     failed=$($sql "select count(*) from tasks where state <> 'succeeded'")
     if ((failed > 0)); then
         log "$name: tasks that did not succeed (state, error, count):"

@@ -462,8 +462,16 @@ impl Store {
         let now = now_ms();
         match &self.pool {
             crate::Pool::Postgres(p) => {
-                // Unprepared: see "Batch plans" at the top of this file.
-                sqlx::query("UPDATE tasks SET published_at = $2 WHERE id = ANY($1) AND published_at IS NULL")
+                // Rows are locked in id order, as `apply_task_events` locks
+                // them: in scan order (physical, which updates shuffle) two
+                // batches could each hold a row the other waits for, a
+                // deadlock PostgreSQL breaks only after deadlock_timeout
+                // (1 s), failing one batch. Unprepared: see "Batch plans".
+                sqlx::query(
+                    "WITH locked AS (SELECT id FROM tasks WHERE id = ANY($1) AND published_at IS NULL \
+                     ORDER BY id FOR UPDATE) \
+                     UPDATE tasks t SET published_at = $2 FROM locked WHERE t.id = locked.id",
+                )
                     .persistent(false)
                     .bind(ids)
                     .bind(now)

@@ -285,9 +285,18 @@ pub(crate) async fn publish(state: &AppState, task: &Task, server: &Server) -> R
         )
     })?;
     // Only a durable bus's record matters at restart (an in-process queue
-    // is gone then, and every unfinished task is handed out again).
+    // is gone then, and every unfinished task is handed out again). The
+    // caller does not wait for it: a mark lost to a crash only means the
+    // task is published again at restart, which the bus tolerates, while
+    // waiting would add a commit to every request's latency.
     if state.tasks.durable() {
-        state.store.mark_task_published(task.id).await?;
+        let store = state.store.clone();
+        let id = task.id;
+        tokio::spawn(async move {
+            if let Err(e) = store.mark_task_published(id).await {
+                tracing::warn!(task = id, error = %e, "could not record that the bus took a task; it will be published again at restart");
+            }
+        });
     }
     Ok(())
 }
