@@ -17,7 +17,6 @@ pub mod registry;
 pub mod rfb;
 mod sollog;
 pub mod source;
-mod splice;
 pub mod ws;
 mod wsconn;
 

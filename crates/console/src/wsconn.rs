@@ -119,7 +119,7 @@ impl WsUpgrade {
         tokio::spawn(async move {
             match on_upgrade.await {
                 // The TCP stream itself when the server hands it over
-                // (crates/cli's listener does): readiness and splice.
+                // (crates/cli's listener does): readiness without buffers.
                 Ok(up) => {
                     let (io, early) = match up.downcast::<TokioIo<TcpStream>>() {
                         Ok(parts) => (ConnIo::Tcp(parts.io.into_inner()), parts.read_buf),
@@ -201,13 +201,6 @@ impl AsyncWrite for ConnIo {
     }
 }
 
-/// Which side failed while forwarding.
-#[derive(Debug)]
-pub enum ForwardError {
-    Target(std::io::Error),
-    Viewer(std::io::Error),
-}
-
 /// One end of a WebSocket. `recv` is cancel-safe (it may lose the race in
 /// a `select!`); the `send_*` methods are not and run to completion.
 pub struct WsStream<S> {
@@ -219,77 +212,6 @@ pub struct WsStream<S> {
     /// Control frames (pongs, the close answer) not yet fully written.
     pending: Vec<u8>,
     close_sent: bool,
-}
-
-impl WsSocket {
-    /// The TCP stream under this WebSocket, if the server handed it over.
-    pub fn tcp(&self) -> Option<&TcpStream> {
-        self.io.tcp()
-    }
-
-    /// Forwards what `from` has ready as binary frames whose payloads are
-    /// spliced socket → pipe → socket (only headers are written from
-    /// here). While a frame drains toward the viewer the pipe keeps
-    /// filling from `from`, for the next frame, so neither side waits for
-    /// the other; after `frames` frames it stops filling and returns with
-    /// the pipe empty. `Ok(true)`: `from` ended. On an error the pipe may
-    /// hold bytes (`Pipe::give_back` then drops it).
-    pub async fn splice_frames(
-        &mut self,
-        from: &TcpStream,
-        pipe: &mut crate::splice::Pipe,
-        frames: usize,
-    ) -> Result<bool, ForwardError> {
-        use std::io::ErrorKind::WouldBlock;
-        let mut ended = false;
-        let mut sent = 0;
-        loop {
-            if pipe.held() == 0 {
-                if ended || sent >= frames {
-                    return Ok(ended);
-                }
-                match pipe.fill(from) {
-                    Ok(0) => return Ok(true),
-                    Ok(_) => {}
-                    Err(e) if e.kind() == WouldBlock => return Ok(false),
-                    Err(e) => return Err(ForwardError::Target(e)),
-                }
-            }
-            let mut left = pipe.held();
-            self.flush_pending().await.map_err(ForwardError::Viewer)?;
-            let Some(to) = self.tcp() else {
-                return Err(ForwardError::Viewer(std::io::ErrorKind::Unsupported.into()));
-            };
-            let (h, hl) = ws::header(Opcode::Binary, None, left);
-            crate::splice::send_more(to, &h[..hl])
-                .await
-                .map_err(ForwardError::Viewer)?;
-            sent += 1;
-            while left > 0 {
-                let more = !ended && sent < frames && !pipe.is_full();
-                tokio::select! {
-                    biased;
-                    w = to.writable() => {
-                        w.map_err(ForwardError::Viewer)?;
-                        match pipe.drain(to, left) {
-                            Ok(n) => left -= n,
-                            Err(e) if e.kind() == WouldBlock => {}
-                            Err(e) => return Err(ForwardError::Viewer(e)),
-                        }
-                    }
-                    r = from.readable(), if more => {
-                        r.map_err(ForwardError::Target)?;
-                        match pipe.fill(from) {
-                            Ok(0) => ended = true,
-                            Ok(_) => {}
-                            Err(e) if e.kind() == WouldBlock => {}
-                            Err(e) => return Err(ForwardError::Target(e)),
-                        }
-                    }
-                }
-            }
-        }
-    }
 }
 
 /// A fresh masking key (RFC 6455 5.3: unpredictable).

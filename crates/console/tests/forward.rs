@@ -1,8 +1,6 @@
 //! The gateway's VNC bridge on a plain TCP stream, as `ironrack serve`'s
-//! own listener hands it over (so large updates are spliced socket → pipe
-//! → socket and small ones copied): a target's bytes reach the viewer
-//! whole and in order at every size around the point where one way hands
-//! over to the other.
+//! own listener hands it over: a target's bytes reach the viewer whole and
+//! in order at every size, around the gateway's read size and far past it.
 
 mod common;
 
@@ -17,13 +15,15 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 
-/// Update sizes: a tiny one, around 16 KiB (the first read's size when
-/// splicing), around a pipe's 1 MiB, and a long one.
-const SIZES: [usize; 8] = [
+/// Update sizes: tiny ones, around 16 KiB, around the gateway's 256 KiB
+/// reads, past 1 MiB, and a long one.
+const SIZES: [usize; 10] = [
     20,
     16 * 1024 - 1,
     16 * 1024,
     16 * 1024 + 1,
+    256 * 1024 - 1,
+    256 * 1024 + 1,
     (1 << 20) + 16 * 1024,
     3 * 1024 * 1024 + 7,
     5,
