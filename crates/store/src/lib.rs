@@ -14,6 +14,10 @@
 //!   every write goes through sqlx.
 //! - Writes that belong together (a task and its audit entry, a server and
 //!   its sealed password) happen in one transaction.
+//! - Batch statements on PostgreSQL lock task rows in id order (`ORDER BY
+//!   id FOR UPDATE`), so two batches never wait on each other in a cycle.
+//! - A remembered server row (`server_cache`, PostgreSQL) is served only
+//!   while the change listener is connected; it never outlives a change.
 
 use std::str::FromStr;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
