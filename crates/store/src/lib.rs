@@ -16,7 +16,7 @@
 //!   its sealed password) happen in one transaction.
 //! - Batch statements on PostgreSQL lock task rows in id order (`ORDER BY
 //!   id FOR UPDATE`), so two batches never wait on each other in a cycle.
-//! - A remembered server row (`server_cache`, PostgreSQL) is served only
+//! - A remembered server row (`changes`, PostgreSQL) is served only
 //!   while the change listener is connected; it never outlives a change.
 
 use std::str::FromStr;
@@ -29,11 +29,11 @@ use sqlx::sqlite::{
 
 mod agents;
 mod audit;
+mod changes;
 mod consoles;
 mod invapi;
 mod secret;
 mod sensors;
-mod server_cache;
 mod servers;
 mod sites;
 mod sqlite_reads;
@@ -55,7 +55,7 @@ pub use servers::{BmcRecord, NewServer, SealedAtRest, Server, ServerFilter, Serv
 pub use sites::Site;
 pub use tasks::{NewTask, Task, TaskFilter, TaskMessage};
 pub use tenants::Tenant;
-pub use tokens::{NewToken, TokenKind, TokenRow};
+pub use tokens::{CALLER_FRESH, NewToken, TokenKind, TokenRow};
 pub use users::{NewUser, User, UserUpdate};
 
 #[derive(Debug, thiserror::Error)]
@@ -126,9 +126,9 @@ pub struct Store {
     /// Recently authenticated tokens (`tokens.rs`).
     callers: std::sync::Arc<tokens::Callers>,
     /// PostgreSQL only: server rows for the task path, and the listener
-    /// that keeps them current (`server_cache.rs`).
-    servers_for_tasks: Option<std::sync::Arc<server_cache::ServerCache>>,
-    _server_changes: Option<std::sync::Arc<server_cache::Listening>>,
+    /// that keeps them and `callers` current (`changes.rs`).
+    servers_for_tasks: Option<std::sync::Arc<changes::ServerCache>>,
+    _server_changes: Option<std::sync::Arc<changes::Listening>>,
 }
 
 impl std::fmt::Debug for sqlite_reads::Readers {
@@ -171,6 +171,7 @@ impl Store {
     pub async fn connect(url: &str, secrets: SecretBox) -> Result<Store> {
         let mut readers = None;
         let mut servers_for_tasks = None;
+        let callers = std::sync::Arc::new(tokens::Callers::default());
         let mut server_changes = None;
         let pool = if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?
@@ -196,11 +197,12 @@ impl Store {
                 .connect(url)
                 .await?;
             sqlx::migrate!("migrations/postgres").run(&pool).await?;
-            let cache = std::sync::Arc::new(server_cache::ServerCache::default());
-            server_changes = Some(std::sync::Arc::new(server_cache::listen(
-                url,
-                cache.clone(),
-            )));
+            let cache = std::sync::Arc::new(changes::ServerCache::default());
+            let remembered = changes::Remembered {
+                servers: cache.clone(),
+                callers: callers.clone(),
+            };
+            server_changes = Some(std::sync::Arc::new(changes::listen(url, remembered)));
             servers_for_tasks = Some(cache);
             Pool::Postgres(pool)
         } else {
@@ -212,7 +214,7 @@ impl Store {
             readers,
             task_writes: Default::default(),
             published: Default::default(),
-            callers: Default::default(),
+            callers,
             servers_for_tasks,
             _server_changes: server_changes,
         })

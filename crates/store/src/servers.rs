@@ -284,7 +284,7 @@ impl Store {
     }
 
     /// The server as a task needs it: tenant, site, BMC target. On
-    /// PostgreSQL it may come from memory (`server_cache.rs`, kept current
+    /// PostgreSQL it may come from memory (`changes.rs`, kept current
     /// across controllers), so its power state and observation time can be
     /// old: [`Store::server`] is the read for showing those.
     pub async fn server_for_task(&self, id: i64) -> Result<Option<Server>> {

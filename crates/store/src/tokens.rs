@@ -241,8 +241,9 @@ impl Store {
 }
 
 /// How long an authenticated token is taken without reading it again.
-/// This process forgets it at once when it changes tokens or users; the
-/// bound is for changes made by another controller process.
+/// This process forgets it at once when it changes tokens or users, and on
+/// PostgreSQL when another controller does (`changes.rs`); the bound is for
+/// changes made while that listener is not connected.
 pub const CALLER_FRESH: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// Remembered answers of `token_by_hash`, by token hash.
@@ -296,7 +297,7 @@ impl Callers {
         }
     }
 
-    fn forget_all(&self) {
+    pub(crate) fn forget_all(&self) {
         self.lock().clear();
     }
 }

@@ -770,21 +770,23 @@ async fn remembered_servers_follow_changes_made_anywhere() {
         }
     };
     // The listener connects in the background; until then nothing is kept.
+    // Kept means: the database's power state changes, the task view's not.
     let kept = async {
-        for _ in 0..100 {
-            a.server_for_task(server.id).await.unwrap();
-            sqlx::query("UPDATE servers SET power_state = 'on' WHERE id = $1")
+        for _ in 0..200 {
+            let before = a.server_for_task(server.id).await.unwrap().unwrap();
+            let other = if before.power_state == PowerState::On {
+                "off"
+            } else {
+                "on"
+            };
+            sqlx::query("UPDATE servers SET power_state = $2 WHERE id = $1")
                 .bind(server.id)
+                .bind(other)
                 .execute(&mut psql)
                 .await
                 .unwrap();
-            let task_view = a.server_for_task(server.id).await.unwrap().unwrap();
-            sqlx::query("UPDATE servers SET power_state = 'unknown' WHERE id = $1")
-                .bind(server.id)
-                .execute(&mut psql)
-                .await
-                .unwrap();
-            if task_view.power_state == PowerState::Unknown {
+            let after = a.server_for_task(server.id).await.unwrap().unwrap();
+            if after.power_state == before.power_state {
                 return true;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -795,9 +797,13 @@ async fn remembered_servers_follow_changes_made_anywhere() {
         kept.await,
         "a power observation is no change for the task path: the row stays remembered"
     );
-    assert_eq!(
+    assert_ne!(
         a.server(server.id).await.unwrap().unwrap().power_state,
-        PowerState::Unknown,
+        a.server_for_task(server.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .power_state,
         "the plain read is always the database's"
     );
 
@@ -877,4 +883,66 @@ async fn remembered_servers_follow_changes_made_anywhere() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert!(gone, "a server deleted elsewhere");
+}
+
+/// A token revoked through one controller stops authenticating on another
+/// at once, not after `CALLER_FRESH`; so does a user's change.
+#[tokio::test]
+async fn a_revocation_reaches_every_controller_at_once() {
+    let url = fresh_postgres_url().await;
+    let a = open(&url).await;
+    let b = open(&url).await;
+    let u = a
+        .create_user(NewUser {
+            username: "bob",
+            password_hash: "h",
+            role: Role::Operator,
+            tenant_id: None,
+        })
+        .await
+        .unwrap();
+    let hash = [7u8; 32];
+    let tok = a
+        .create_token(NewToken {
+            user_id: u.id,
+            kind: TokenKind::Api,
+            name: "ci",
+            hash: &hash,
+            server_ids: None,
+            expires_at: None,
+        })
+        .await
+        .unwrap();
+    // Polls `a` for up to a fifth of CALLER_FRESH: only a notification can
+    // make it see the change that soon.
+    let within = CALLER_FRESH / 5;
+    let a_sees = |check: fn(Option<(TokenRow, User)>) -> bool| {
+        let a = a.clone();
+        async move {
+            let start = std::time::Instant::now();
+            while start.elapsed() < within {
+                if check(a.token_by_hash(&hash).await.unwrap()) {
+                    return true;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            false
+        }
+    };
+    // Wait for the listener (a's cache is emptied when it connects), then
+    // have the token remembered.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(a.token_by_hash(&hash).await.unwrap().is_some());
+
+    b.set_pin_hash(u.id, "pin-set-elsewhere").await.unwrap();
+    assert!(
+        a_sees(|t| t.is_some_and(|(_, u)| u.pin_hash.as_deref() == Some("pin-set-elsewhere")))
+            .await,
+        "a user changed through another controller"
+    );
+    b.revoke_token(u.id, tok.id).await.unwrap();
+    assert!(
+        a_sees(|t| t.is_none()).await,
+        "a token revoked through another controller"
+    );
 }

@@ -1,4 +1,4 @@
--- Controllers remember server rows for the task path (src/server_cache.rs)
+-- Controllers remember server rows for the task path (src/changes.rs)
 -- and forget one as soon as this says it changed, whichever controller (or
 -- psql session) changed it. Power and sensor observations are the frequent
 -- updates and change nothing a task needs, so they say nothing.

@@ -1,5 +1,7 @@
-//! Server rows remembered for the task path, on PostgreSQL.
+//! What a controller remembers across requests on PostgreSQL, and the
+//! listener that makes it forget what changed elsewhere.
 //!
+//! Server rows for the task path (`ServerCache`):
 //! Every task a caller queues needs its server's row (tenant, site, BMC
 //! target): at thousands of tasks per second that read was the busiest
 //! statement PostgreSQL ran. Several controllers may share the database, so
@@ -8,6 +10,11 @@
 //! (or `*`) and a listener here forgets it. While the listener is not
 //! connected nothing is served from memory, and a reconnect starts empty,
 //! since notifications sent meanwhile are lost.
+//!
+//! Authenticated callers (`tokens::Callers`, kept `CALLER_FRESH`): a revoked
+//! token or a changed user (migration 0009, `ironrack_callers`) empties
+//! that cache on every controller, so a revocation takes effect everywhere
+//! at once; while the listener is away the few seconds' bound applies.
 //!
 //! Invariants:
 //! - An entry is only added if no change was heard between the start of the
@@ -27,8 +34,10 @@ use sqlx::postgres::PgListener;
 
 use crate::Server;
 
-/// The channel the triggers of migration 0008 notify.
-const CHANNEL: &str = "ironrack_servers";
+/// The channel the triggers of migration 0008 notify (a server's id, or `*`).
+const SERVERS: &str = "ironrack_servers";
+/// The channel the triggers of migration 0009 notify.
+const CALLERS: &str = "ironrack_callers";
 /// Bounds memory; when full the cache starts over.
 const MAX_ROWS: usize = 50_000;
 const RECONNECT_MIN: Duration = Duration::from_millis(200);
@@ -126,20 +135,28 @@ impl std::fmt::Debug for Listening {
     }
 }
 
-/// Starts the listener that keeps `cache` current; it runs until the
+/// What the listener keeps current.
+pub(crate) struct Remembered {
+    pub servers: Arc<ServerCache>,
+    pub callers: Arc<crate::tokens::Callers>,
+}
+
+/// Starts the listener that keeps `remembered` current; it runs until the
 /// returned guard is dropped.
-pub(crate) fn listen(url: &str, cache: Arc<ServerCache>) -> Listening {
+pub(crate) fn listen(url: &str, remembered: Remembered) -> Listening {
     let url = url.to_owned();
     Listening(tokio::spawn(async move {
+        let cache = &remembered.servers;
         let mut pause = RECONNECT_MIN;
         loop {
-            match follow(&url, &cache).await {
+            match follow(&url, &remembered).await {
                 Ok(()) => pause = RECONNECT_MIN,
                 Err(e) => {
                     tracing::warn!(error = %e, "server change listener lost; reading servers from the database until it is back");
                 }
             }
             cache.set_live(false);
+            remembered.callers.forget_all();
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(RECONNECT_MAX);
         }
@@ -147,13 +164,18 @@ pub(crate) fn listen(url: &str, cache: Arc<ServerCache>) -> Listening {
 }
 
 /// Connects, listens, and applies notifications until the connection ends.
-async fn follow(url: &str, cache: &ServerCache) -> Result<(), sqlx::Error> {
+async fn follow(url: &str, remembered: &Remembered) -> Result<(), sqlx::Error> {
     let mut listener = PgListener::connect(url).await?;
-    listener.listen(CHANNEL).await?;
-    cache.set_live(true);
-    tracing::debug!("listening for server changes");
+    listener.listen(SERVERS).await?;
+    listener.listen(CALLERS).await?;
+    remembered.servers.set_live(true);
+    remembered.callers.forget_all();
+    tracing::debug!("listening for server and caller changes");
     while let Some(notification) = listener.try_recv().await? {
-        cache.heard(notification.payload());
+        match notification.channel() {
+            SERVERS => remembered.servers.heard(notification.payload()),
+            _ => remembered.callers.forget_all(),
+        }
     }
     Ok(())
 }
