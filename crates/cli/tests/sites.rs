@@ -147,13 +147,15 @@ async fn a_controller_restart_loses_no_task() {
     let id = s.post("/api/v1/servers", &admin, body).await.expect(201)["id"]
         .as_i64()
         .unwrap();
+    // Tasks that change the machine: these must never run twice, so the
+    // controller answers only once their publication is recorded.
     let mut tasks = Vec::new();
     for _ in 0..5 {
         tasks.push(
             s.post(
                 &format!("/api/v1/servers/{id}/power"),
                 &admin,
-                json!({"action": "status"}),
+                json!({"action": "on"}),
             )
             .await
             .expect(202)["id"]

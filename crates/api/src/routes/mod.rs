@@ -277,6 +277,7 @@ pub(crate) async fn publish(state: &AppState, task: &Task, server: &Server) -> R
         }
         return Err(e.into_problem());
     }
+    let read_only = request.is_read_only();
     state.tasks.publish(request).await.map_err(|e| {
         tracing::error!(task = task.id, error = %e, "could not publish a task");
         Problem::new(
@@ -285,18 +286,23 @@ pub(crate) async fn publish(state: &AppState, task: &Task, server: &Server) -> R
         )
     })?;
     // Only a durable bus's record matters at restart (an in-process queue
-    // is gone then, and every unfinished task is handed out again). The
-    // caller does not wait for it: a mark lost to a crash only means the
-    // task is published again at restart, which the bus tolerates, while
-    // waiting would add a commit to every request's latency.
+    // is gone then, and every unfinished task is handed out again). A task
+    // that changes the machine is answered only once the mark is stored: a
+    // controller that dies after answering must not publish it again, or
+    // the agent would run it twice. A read-only task run twice costs only a
+    // read, so its caller does not wait for the commit.
     if state.tasks.durable() {
-        let store = state.store.clone();
-        let id = task.id;
-        tokio::spawn(async move {
-            if let Err(e) = store.mark_task_published(id).await {
-                tracing::warn!(task = id, error = %e, "could not record that the bus took a task; it will be published again at restart");
-            }
-        });
+        if read_only {
+            let store = state.store.clone();
+            let id = task.id;
+            tokio::spawn(async move {
+                if let Err(e) = store.mark_task_published(id).await {
+                    tracing::warn!(task = id, error = %e, "could not record that the bus took a task; it will be published again at restart");
+                }
+            });
+        } else {
+            state.store.mark_task_published(task.id).await?;
+        }
     }
     Ok(())
 }
