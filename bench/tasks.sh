@@ -44,9 +44,15 @@ cleanup() {
     [[ -n $PG_DB ]] && dropdb -h "$PG_HOST" -U "$PG_USER" --if-exists "$PG_DB" 2>/dev/null || true
     if command -v rabbitmqctl >/dev/null; then
         rabbitmqctl -q list_queues name 2>/dev/null | grep "^$PREFIX" |
-            while read -r q; do rabbitmqctl -q delete_queue "$q" >/dev/null 2>&1 || true; done
+            while read -r q; do rabbitmqctl -q delete_queue "$q" </dev/null >/dev/null 2>&1 || true; done
+        # rabbitmqctl has no delete_exchange (rabbitmqadmin needs the
+        # management plugin): the broker's own function does it. Commands
+        # in these loops read /dev/null, or they would eat the list.
         rabbitmqctl -q list_exchanges name 2>/dev/null | grep "^$PREFIX" |
-            while read -r x; do rabbitmqadmin delete exchange name="$x" >/dev/null 2>&1 || true; done
+            while read -r x; do
+                rabbitmqctl -q eval "rabbit_exchange:delete(rabbit_misc:r(<<\"/\">>, exchange, <<\"$x\">>), false, <<\"bench\">>)." \
+                    </dev/null >/dev/null 2>&1 || true
+            done
     fi
     if [[ $KEEP == 1 ]]; then log "kept $WORK"; else rm -rf "$WORK"; fi
     exit $rc
@@ -214,7 +220,9 @@ fire_and_measure() {
     # tasks created and their slowest created → finished (a stall of the
     # broker, the database or the disk shows as one bad slot).
     local timeline
-    timeline=$($sql "with t0 as (select min(created_at) t from tasks) select string_agg('+' || (b * 0.5)::text || 's ' || n || '/' || worst || 'ms', '  ' order by b) from (select (created_at - t0.t) / 500 b, count(*) n, max(finished_at - created_at) worst from tasks, t0 group by 1) s")
+    # (Rows formatted here: SQLite 3.40 has no string_agg.)
+    timeline=$($sql "select (created_at - t0) / 500, count(*), max(finished_at - created_at) from tasks, (select min(created_at) t0 from tasks) s group by 1 order by 1" |
+        awk -F'|' '{ printf "%s+%.1fs %d/%dms", (NR > 1 ? "  " : ""), $1 * 0.5, $2, $3 }')
     CPU_ROWS+=("$name: per 0.5 s of the run, tasks created/slowest: $timeline")
     failed=$($sql "select count(*) from tasks where state <> 'succeeded'")
     if ((failed > 0)); then
