@@ -32,7 +32,9 @@
 # 20000), SESSIONS (5000), WS_SESSIONS (50), MEMORY (0: skip the idle
 # sessions), COMPARE_BIN (a second ironrack measured as path `compare` in
 # the same run), WIDTH×HEIGHT (1024×768), PORTS (range for free ports,
-# 20000-60000), QUIET_PCT/QUIET_WAIT (wait for an idle machine), KEEP=1.
+# 20000-60000), QUIET_PCT/QUIET_WAIT (wait for an idle machine), KEEP=1,
+# CLIENT (rust: console_load, one thread, not the bottleneck; python:
+# bench/console_client.py, the kind of client the issue measured with).
 # Needs: websockify, curl, jq, sqlite3 (installed with apt-get if missing).
 set -euo pipefail
 
@@ -83,6 +85,12 @@ fi
 BIN=${IRONRACK_BIN:-$CARGO_TARGET_DIR/release/ironrack}
 LOAD=${LOAD_BIN:-$CARGO_TARGET_DIR/release/examples/console_load}
 [[ -x $BIN && -x $LOAD ]] || die "no binaries at $BIN / $LOAD"
+# The viewer of the throughput and latency runs.
+case ${CLIENT:=rust} in
+rust) VIEWER=("$LOAD") ;;
+python) VIEWER=(python3 "$REPO/bench/console_client.py") ;;
+*) die "CLIENT=$CLIENT: rust or python" ;;
+esac
 
 # Each idle session is two sockets in ironrack, one in the client, one in
 # the RFB server.
@@ -262,7 +270,7 @@ for r in $(seq "$ROUNDS"); do
         url=$(url_of "$path")
         wait_quiet
         pid=${PROXY_PID[$path]:-}
-        "$LOAD" throughput --url "$url" --seconds "$DURATION" --depth "$DEPTH" \
+        "${VIEWER[@]}" throughput --url "$url" --seconds "$DURATION" --depth "$DEPTH" \
             --watch "server=$SRC_PID${pid:+,proxy=$pid}" | row >>"$WORK/tp-$path"
         log "round $r $path: $(tail -1 "$WORK/tp-$path" | awk '{ printf "%s MiB/s; us/MiB client %s server %s proxy %s sum %s; on CPU %s/%s/%s %%, waiting %s/%s/%s %%; other load %s cores", $1, $2, $3, $4, $5, $9, $10, $11, $12, $13, $14, $16 }')"
     done
@@ -282,7 +290,7 @@ for r in $(seq "$ROUNDS"); do
     for path in "${PATHS[@]}"; do
         url=$(url_of "$path")
         wait_quiet
-        out=$("$LOAD" latency --url "$url" --count "$LAT_COUNT")
+        out=$("${VIEWER[@]}" latency --url "$url" --count "$LAT_COUNT")
         echo "$(field p50 <<<"$out") $(field p99 <<<"$out")" >>"$WORK/lat-$path"
         log "round $r $path: round trip p50 $(field p50 <<<"$out") us, p99 $(field p99 <<<"$out") us"
     done
@@ -375,7 +383,7 @@ wadd99=$(f %.1f "${P99[websockify]} - ${P99[direct]}")
 cap() { f %.0f "$NCPU * 1e6 / ${V[$1,sum]}"; }
 
 echo
-echo "One VNC stream, ${WIDTH}x${HEIGHT}x32 raw updates, $DEPTH in flight, ${DURATION}s x $ROUNDS rounds; $LAT_COUNT round trips of a 1x1 update x $ROUNDS rounds; medians. Load average before: $LOAD_BEFORE"
+echo "One VNC stream ($CLIENT client), ${WIDTH}x${HEIGHT}x32 raw updates, $DEPTH in flight, ${DURATION}s x $ROUNDS rounds; $LAT_COUNT round trips of a 1x1 update x $ROUNDS rounds; medians. Load average before: $LOAD_BEFORE"
 echo
 printf '| %-10s | %9s | %8s | %10s | %10s |\n' path "MiB/s" "x direct" "rtt p50 us" "rtt p99 us"
 printf '|%s|%s|%s|%s|%s|\n' ------------ ----------- ---------- ------------ ------------
