@@ -913,9 +913,9 @@ async fn a_revocation_reaches_every_controller_at_once() {
         })
         .await
         .unwrap();
-    // Polls `a` for up to a fifth of CALLER_FRESH: only a notification can
+    // Polls `a` for up to half of CALLER_FRESH: only a notification can
     // make it see the change that soon.
-    let within = CALLER_FRESH / 5;
+    let within = CALLER_FRESH / 2;
     let a_sees = |check: fn(Option<(TokenRow, User)>) -> bool| {
         let a = a.clone();
         async move {

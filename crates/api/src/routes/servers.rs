@@ -24,12 +24,7 @@ pub(crate) async fn visible_server(
     caller: &Caller,
     id: i64,
 ) -> Result<Server, Problem> {
-    state
-        .store
-        .server(id)
-        .await?
-        .filter(|s| caller.can_see_server(s))
-        .ok_or_else(|| Problem::not_found("server"))
+    seen_by(caller, state.store.server(id).await?)
 }
 
 /// [`visible_server`] for a handler that queues a task on it: the row may
@@ -40,10 +35,11 @@ pub(crate) async fn task_server(
     caller: &Caller,
     id: i64,
 ) -> Result<Server, Problem> {
-    state
-        .store
-        .server_for_task(id)
-        .await?
+    seen_by(caller, state.store.server_for_task(id).await?)
+}
+
+fn seen_by(caller: &Caller, server: Option<Server>) -> Result<Server, Problem> {
+    server
         .filter(|s| caller.can_see_server(s))
         .ok_or_else(|| Problem::not_found("server"))
 }
